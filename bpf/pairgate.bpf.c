@@ -1,0 +1,668 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * pairgate data plane: the XDP ingress verifier and the TC egress tagger.
+ *
+ * Ingress drops every IP packet that is not tagged by a paired peer (or
+ * exempted), verifies, replay-checks and strips the shim of the rest. Egress
+ * runs at TC ingress of the helper veth end pgt<N>: the kernel has already
+ * segmented GSO packets when it sent them into the pair, so every packet here
+ * is one wire packet; it gets a shim and a tag and is redirected to the NIC.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "pairgate.h"
+#include "siphash.h"
+#include "tag.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PG_MAX_SA);
+	__type(key, __u32);
+	__type(value, struct pg_sa_in);
+} pg_sa_in SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PG_MAX_SA);
+	__type(key, struct pg_addr);
+	__type(value, struct pg_sa_out);
+} pg_sa_out SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * PG_MAX_SA);
+	__type(key, __u32);
+	__type(value, struct pg_counter);
+} pg_sa_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PG_V_MAX);
+	__type(key, __u32);
+	__type(value, struct pg_counter);
+} pg_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PG_MAX_ALLOW);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pg_allow_key);
+	__type(value, __u32);
+} pg_allow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_config);
+} pg_config SEC(".maps");
+
+#define READ_ONCE(x)	(*(volatile typeof(x) *)&(x))
+
+#define VLAN_HLEN	4
+#define IP_MF		0x2000
+#define IP_OFFSET	0x1fff
+
+/* Ethernet, one VLAN tag, an IPv4 header with full options. */
+#define PG_MAX_HDR	(ETH_HLEN + VLAN_HLEN + 60)
+
+/* ICMP and ICMPv6 share the first 8 bytes' layout; linux/icmp.h drags in libc. */
+struct icmp_hdr {
+	__u8 type;
+	__u8 code;
+	__be16 check;
+	__be32 rest;
+};
+
+#define ICMP_DEST_UNREACH	3
+#define ICMP_FRAG_NEEDED	4
+#define ICMPV6_PKT_TOOBIG	2
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 encap_proto;
+};
+
+static __always_inline void count(__u32 verdict, __u64 bytes)
+{
+	struct pg_counter *c = bpf_map_lookup_elem(&pg_stats, &verdict);
+
+	/* per-CPU slot: no other CPU writes it, so no atomics are needed */
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline void count_sa(__u32 slot, __u64 bytes)
+{
+	struct pg_counter *c = bpf_map_lookup_elem(&pg_sa_stats, &slot);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline int xdp_verdict(struct xdp_md *ctx, __u32 verdict)
+{
+	count(verdict, ctx->data_end - ctx->data);
+	return verdict == PG_V_VERIFIED || verdict == PG_V_EXEMPT ? XDP_PASS : XDP_DROP;
+}
+
+static __always_inline struct pg_config *config_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&pg_config, &zero);
+}
+
+/*
+ * Anti-replay, RFC 6479: a ring of 64-bit blocks; the block of max_seq and
+ * the PG_REPLAY_WORDS - 1 blocks before it are valid. The lockless check runs
+ * before the tag so that replays and stale packets cost no hashing; the
+ * locked update runs after it, and repeats the check, because another CPU
+ * may have accepted the same sequence number in between.
+ */
+static __always_inline __u32 replay_precheck(const struct pg_sa_in *sa, __u64 seq)
+{
+	__u64 max = READ_ONCE(sa->max_seq);
+	__u64 word, bit = 1ULL << (seq & 63);
+
+	if (seq > max)
+		return PG_V_VERIFIED;
+	if (max - seq >= PG_REPLAY_WINDOW)
+		return PG_V_TOO_OLD;
+	word = READ_ONCE(sa->bitmap[(seq >> 6) & (PG_REPLAY_WORDS - 1)]);
+	return word & bit ? PG_V_REPLAY : PG_V_VERIFIED;
+}
+
+static __always_inline __u32 replay_window_update(struct pg_sa_in *sa, __u64 seq)
+{
+	__u64 bit = 1ULL << (seq & 63), *word;
+	__u32 verdict = PG_V_VERIFIED, i;
+
+	bpf_spin_lock(&sa->lock);
+	if (seq > sa->max_seq) {
+		__u64 cur = sa->max_seq >> 6, diff = (seq >> 6) - cur;
+
+		if (diff > PG_REPLAY_WORDS)
+			diff = PG_REPLAY_WORDS;
+		for (i = 1; i <= PG_REPLAY_WORDS; i++) {
+			if (i > diff)
+				break;
+			sa->bitmap[(cur + i) & (PG_REPLAY_WORDS - 1)] = 0;
+		}
+		sa->max_seq = seq;
+	} else if (sa->max_seq - seq >= PG_REPLAY_WINDOW) {
+		verdict = PG_V_TOO_OLD;
+		goto out;
+	}
+
+	word = &sa->bitmap[(seq >> 6) & (PG_REPLAY_WORDS - 1)];
+	if (*word & bit)
+		verdict = PG_V_REPLAY;
+	else
+		*word |= bit;
+out:
+	bpf_spin_unlock(&sa->lock);
+	return verdict;
+}
+
+static __always_inline int addr_equal(const struct pg_addr *a, const void *addr, __u8 family)
+{
+	const __u32 *x = (const __u32 *)a->addr, *y = addr;
+
+	if (a->family != family)
+		return 0;
+	if (family == 4)
+		return x[0] == y[0];
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/*
+ * Removes the shim: the Ethernet and IP headers move up by PG_SHIM_LEN with
+ * the original protocol and lengths put back, so the stack sees exactly the
+ * packet the peer's application sent.
+ */
+static __always_inline int shim_strip(struct xdp_md *ctx, const struct pg_pkt *pk)
+{
+	__u8 hdr[PG_MAX_HDR];
+	__u32 hlen = pk->shim_off;
+
+	if (hlen > PG_MAX_HDR || hlen < ETH_HLEN + sizeof(struct iphdr))
+		return -1;
+	if (bpf_xdp_load_bytes(ctx, 0, hdr, hlen))
+		return -1;
+
+	if (pk->family == 4) {
+		struct iphdr *ip = (void *)hdr + (pk->l3_off == ETH_HLEN ? ETH_HLEN :
+						  ETH_HLEN + VLAN_HLEN);
+		__u16 old_len = ip->tot_len;
+		__u16 old_proto = *(__u16 *)&ip->ttl;
+
+		ip->protocol = pk->proto;
+		ip->tot_len = bpf_htons(bpf_ntohs(ip->tot_len) - PG_SHIM_LEN);
+		pg_csum_replace16(&ip->check, old_len, ip->tot_len);
+		pg_csum_replace16(&ip->check, old_proto, *(__u16 *)&ip->ttl);
+	} else {
+		struct ipv6hdr *ip6 = (void *)hdr + (pk->l3_off == ETH_HLEN ? ETH_HLEN :
+						     ETH_HLEN + VLAN_HLEN);
+
+		ip6->nexthdr = pk->proto;
+		ip6->payload_len = bpf_htons(bpf_ntohs(ip6->payload_len) - PG_SHIM_LEN);
+	}
+
+	if (bpf_xdp_adjust_head(ctx, PG_SHIM_LEN))
+		return -1;
+	return bpf_xdp_store_bytes(ctx, 0, hdr, hlen) ? -1 : 0;
+}
+
+/* The verification path for a frame whose IP protocol is the shim's. */
+static __always_inline int shim_verify(struct xdp_md *ctx, struct pg_pkt *pk,
+				       const void *saddr)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	__u64 frame_len = data_end - data, seq, tag;
+	struct pg_shim *sh = data + (pk->shim_off & 0xff);
+	struct pg_sa_in *sa;
+	__u32 spi, verdict;
+
+	if ((void *)(sh + 1) > data_end)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	if (sh->ver_flags >> PG_VER_SHIFT != PG_SHIM_VERSION || sh->reserved)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+
+	spi = bpf_ntohl(sh->spi);
+	sa = bpf_map_lookup_elem(&pg_sa_in, &spi);
+	if (!sa || !addr_equal(&sa->peer, saddr, pk->family))
+		return xdp_verdict(ctx, PG_V_UNPAIRED);
+
+	seq = bpf_be64_to_cpu(sh->seq);
+	if (!seq)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	verdict = replay_precheck(sa, seq);
+	if (verdict != PG_V_VERIFIED)
+		return xdp_verdict(ctx, verdict);
+
+	/* the sealed (AEAD) variant is decoded by the userspace heavy path */
+	if (sh->ver_flags & PG_FLAG_SEALED || pk->l4_len > PG_MAX_L4_LEN)
+		return xdp_verdict(ctx, PG_V_UNVERIFIABLE);
+	pk->proto = sh->next_proto;
+	if (pk->l4_len < pg_l4_min_len(pk->proto) || pk->proto == PG_IPPROTO_SHIM)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+
+	if (pg_tag_calc(data, data_end, pk, sa->key, &tag))
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	sh = data + (pk->shim_off & 0xff);
+	if ((void *)(sh + 1) > data_end)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	if (tag != *(__u64 *)sh->tag)
+		return xdp_verdict(ctx, PG_V_BAD_TAG);
+
+	verdict = replay_window_update(sa, seq);
+	if (verdict != PG_V_VERIFIED)
+		return xdp_verdict(ctx, verdict);
+
+	count_sa(sa->slot, frame_len);
+	if (shim_strip(ctx, pk))
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	count(PG_V_VERIFIED, frame_len);
+	return XDP_PASS;
+}
+
+/* Exemption lookup: exact port first, then the any-port rule. */
+static __always_inline int allow_match(__u8 family, __u8 proto, __be16 port,
+				       const void *saddr)
+{
+	struct pg_allow_key key = {
+		.prefixlen = PG_ALLOW_FIXED_BITS + (family == 4 ? 32 : 128),
+		.family = family,
+		.proto = proto,
+		.port = port,
+	};
+
+	__builtin_memcpy(key.addr, saddr, 16);
+	if (family == 4)
+		__builtin_memset(key.addr + 4, 0, 12);
+
+	if (bpf_map_lookup_elem(&pg_allow, &key))
+		return 1;
+	if (!port)
+		return 0;
+	key.port = 0;
+	return bpf_map_lookup_elem(&pg_allow, &key) != NULL;
+}
+
+/* Destination port of a TCP, UDP or SCTP header at off, 0 for others. */
+static __always_inline int l4_dport(void *data, void *data_end, __u32 off, __u8 proto,
+				    __be16 *port)
+{
+	__be16 *ports = data + (off & 0x1ff);
+
+	*port = 0;
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP)
+		return 0;
+	if ((void *)(ports + 2) > data_end)
+		return -1;
+	*port = ports[1];
+	return 0;
+}
+
+/*
+ * An ICMP error about a packet we sent to a paired peer: the quote must name
+ * a destination with an outbound SA and carry that SA's SPI. Passing these
+ * keeps path MTU discovery working, as IPsec does.
+ */
+static __always_inline int pmtu_quote_paired(void *data, void *data_end, __u32 off,
+					     __u8 family)
+{
+	struct pg_addr dst = { .family = family };
+	struct pg_sa_out *sa;
+	struct pg_shim *sh;
+
+	if (family == 4) {
+		struct iphdr *ip = data + (off & 0x1ff);
+
+		if ((void *)(ip + 1) > data_end || ip->protocol != PG_IPPROTO_SHIM ||
+		    ip->ihl < 5)
+			return 0;
+		__builtin_memcpy(dst.addr, &ip->daddr, 4);
+		sh = (void *)ip + ((ip->ihl * 4) & 0x3c);
+	} else {
+		struct ipv6hdr *ip6 = data + (off & 0x1ff);
+
+		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != PG_IPPROTO_SHIM)
+			return 0;
+		__builtin_memcpy(dst.addr, &ip6->daddr, 16);
+		sh = (void *)(ip6 + 1);
+	}
+	if ((void *)sh + 8 > data_end)
+		return 0;
+
+	sa = bpf_map_lookup_elem(&pg_sa_out, &dst);
+	return sa && sa->spi == bpf_ntohl(sh->spi);
+}
+
+static __always_inline int icmp_pmtu_pass(void *data, void *data_end, __u32 off, __u8 family)
+{
+	struct pg_config *cfg = config_get();
+	struct icmp_hdr *ic = data + (off & 0x1ff);
+
+	if (!cfg || cfg->flags & PG_CFG_NO_PMTU_PASS)
+		return 0;
+	if ((void *)(ic + 1) > data_end)
+		return 0;
+	if (family == 4 && !(ic->type == ICMP_DEST_UNREACH && ic->code == ICMP_FRAG_NEEDED))
+		return 0;
+	if (family == 6 && ic->type != ICMPV6_PKT_TOOBIG)
+		return 0;
+	return pmtu_quote_paired(data, data_end, off + 8, family);
+}
+
+/* IPv6 neighbour discovery: RS, RA, NS, NA, only from on-link (hop limit 255). */
+static __always_inline int is_ndisc(void *data, void *data_end, struct ipv6hdr *ip6, __u32 off)
+{
+	struct icmp_hdr *ic = data + (off & 0x1ff);
+
+	if (ip6->nexthdr != IPPROTO_ICMPV6 || ip6->hop_limit != 255)
+		return 0;
+	if ((void *)(ic + 1) > data_end)
+		return 0;
+	return ic->type >= 133 && ic->type <= 136;
+}
+
+static __always_inline int unshimmed(struct xdp_md *ctx, __u8 family, __u8 proto,
+				     __u32 l4_off, const void *saddr)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	__be16 port;
+
+	if ((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) {
+		if (icmp_pmtu_pass(data, data_end, l4_off, family))
+			return xdp_verdict(ctx, PG_V_EXEMPT);
+	}
+	if (l4_dport(data, data_end, l4_off, proto, &port))
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	if (allow_match(family, proto, port, saddr))
+		return xdp_verdict(ctx, PG_V_EXEMPT);
+	return xdp_verdict(ctx, PG_V_UNPAIRED);
+}
+
+static __always_inline int ingress_ipv4(struct xdp_md *ctx, __u32 l3_off)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + l3_off;
+	struct pg_pkt pk = { .family = 4, .l3_off = l3_off };
+	__u32 ihl, tot_len;
+	__u8 saddr[16];
+
+	if ((void *)(ip + 1) > data_end)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	ihl = ip->ihl * 4;
+	tot_len = bpf_ntohs(ip->tot_len);
+	if (ip->version != 4 || ihl < sizeof(*ip) || tot_len < ihl ||
+	    data + l3_off + tot_len > data_end)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+		return xdp_verdict(ctx, PG_V_UNVERIFIABLE);
+
+	__builtin_memcpy(saddr, &ip->saddr, 4);
+	pk.shim_off = l3_off + ihl;
+	if (ip->protocol != PG_IPPROTO_SHIM)
+		return unshimmed(ctx, 4, ip->protocol, pk.shim_off, saddr);
+
+	if (tot_len < ihl + PG_SHIM_LEN)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	pk.l4_off = pk.shim_off + PG_SHIM_LEN;
+	pk.l4_len = tot_len - ihl - PG_SHIM_LEN;
+	return shim_verify(ctx, &pk, saddr);
+}
+
+static __always_inline int ingress_ipv6(struct xdp_md *ctx, __u32 l3_off)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *ip6 = data + l3_off;
+	struct pg_pkt pk = { .family = 6, .l3_off = l3_off };
+	__u32 payload_len;
+	__u8 saddr[16];
+
+	if ((void *)(ip6 + 1) > data_end)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	payload_len = bpf_ntohs(ip6->payload_len);
+	if (ip6->version != 6 || (void *)(ip6 + 1) + payload_len > data_end)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	if (ip6->nexthdr == IPPROTO_FRAGMENT)
+		return xdp_verdict(ctx, PG_V_UNVERIFIABLE);
+
+	__builtin_memcpy(saddr, &ip6->saddr, 16);
+	pk.shim_off = l3_off + sizeof(*ip6);
+	if (ip6->nexthdr != PG_IPPROTO_SHIM) {
+		if (is_ndisc(data, data_end, ip6, pk.shim_off))
+			return xdp_verdict(ctx, PG_V_EXEMPT);
+		return unshimmed(ctx, 6, ip6->nexthdr, pk.shim_off, saddr);
+	}
+
+	if (payload_len < PG_SHIM_LEN)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	pk.l4_off = pk.shim_off + PG_SHIM_LEN;
+	pk.l4_len = payload_len - PG_SHIM_LEN;
+	return shim_verify(ctx, &pk, saddr);
+}
+
+SEC("xdp")
+int pg_xdp_ingress(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 l3_off = ETH_HLEN;
+	__be16 proto;
+
+	if ((void *)(eth + 1) > data_end)
+		return xdp_verdict(ctx, PG_V_MALFORMED);
+	proto = eth->h_proto;
+
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_hdr *vh = (void *)(eth + 1);
+
+		if ((void *)(vh + 1) > data_end)
+			return xdp_verdict(ctx, PG_V_MALFORMED);
+		proto = vh->encap_proto;
+		l3_off += VLAN_HLEN;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP))
+		return ingress_ipv4(ctx, l3_off);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return ingress_ipv6(ctx, l3_off);
+	if (proto == bpf_htons(ETH_P_ARP))
+		return xdp_verdict(ctx, PG_V_EXEMPT);
+	/* other ethertypes (a second VLAN tag included) cannot come from a peer */
+	return xdp_verdict(ctx, PG_V_UNPAIRED);
+}
+
+/* ---- egress ---- */
+
+static __always_inline int tc_drop(struct __sk_buff *skb, __u32 verdict)
+{
+	count(verdict, skb->len);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int is_multicast(const struct pg_addr *a)
+{
+	if (a->family == 4)
+		return a->addr[0] >= 224 || (a->addr[0] == 255);
+	return a->addr[0] == 0xff;
+}
+
+/*
+ * Writes the shim into the gap that bpf_skb_adjust_room() opened after the
+ * fixed IP header. IPv4 options, if any, were pushed behind the gap and are
+ * moved back in front of it first.
+ */
+static __always_inline int shim_insert(struct __sk_buff *skb, struct pg_pkt *pk,
+				       const struct pg_sa_out *sa, __u64 seq)
+{
+	struct pg_shim sh = {
+		.next_proto = pk->proto,
+		.ver_flags = PG_SHIM_VERSION << PG_VER_SHIFT,
+		.spi = bpf_htonl(sa->spi),
+		.seq = bpf_cpu_to_be64(seq),
+	};
+	__u32 opt_len = pk->shim_off - pk->l3_off - sizeof(struct iphdr);
+
+	if (bpf_skb_adjust_room(skb, PG_SHIM_LEN, BPF_ADJ_ROOM_NET, 0))
+		return -1;
+
+	if (pk->family == 4 && opt_len) {
+		__u8 opts[40];
+
+		if (opt_len > sizeof(opts))
+			return -1;
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + sizeof(struct iphdr) + PG_SHIM_LEN,
+				       opts, opt_len))
+			return -1;
+		if (bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(struct iphdr), opts, opt_len, 0))
+			return -1;
+	}
+	return bpf_skb_store_bytes(skb, pk->shim_off, &sh, sizeof(sh), 0) ? -1 : 0;
+}
+
+static __always_inline int ip_header_fixup(struct __sk_buff *skb, struct pg_pkt *pk)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+
+	if (pk->family == 4) {
+		struct iphdr *ip = data + ETH_HLEN;
+		__u16 old_len, old_proto;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		old_len = ip->tot_len;
+		old_proto = *(__u16 *)&ip->ttl;
+		ip->protocol = PG_IPPROTO_SHIM;
+		ip->tot_len = bpf_htons(bpf_ntohs(ip->tot_len) + PG_SHIM_LEN);
+		pg_csum_replace16(&ip->check, old_len, ip->tot_len);
+		pg_csum_replace16(&ip->check, old_proto, *(__u16 *)&ip->ttl);
+	} else {
+		struct ipv6hdr *ip6 = data + ETH_HLEN;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		ip6->nexthdr = PG_IPPROTO_SHIM;
+		ip6->payload_len = bpf_htons(bpf_ntohs(ip6->payload_len) + PG_SHIM_LEN);
+	}
+	return 0;
+}
+
+static __always_inline int tag_store(struct __sk_buff *skb, struct pg_pkt *pk,
+				     const struct pg_sa_out *sa)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct pg_shim *sh;
+	__u64 tag;
+
+	if (pg_tag_calc(data, data_end, pk, sa->key, &tag))
+		return -1;
+	sh = data + (pk->shim_off & 0xff);
+	if ((void *)(sh + 1) > data_end)
+		return -1;
+	*(__u64 *)sh->tag = tag;
+	return 0;
+}
+
+/* Fills pk and dst for a plain IP packet at ETH_HLEN; returns 0, or 1 to ignore it. */
+static __always_inline int egress_parse(struct __sk_buff *skb, struct pg_pkt *pk,
+					struct pg_addr *dst)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return 1;
+	pk->l3_off = ETH_HLEN;
+
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+		__u32 ihl;
+
+		if ((void *)(ip + 1) > data_end)
+			return 1;
+		ihl = ip->ihl * 4;
+		if (ihl < sizeof(*ip) || bpf_ntohs(ip->tot_len) < ihl)
+			return -1;
+		if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+			return -1;
+		pk->family = 4;
+		pk->proto = ip->protocol;
+		pk->shim_off = ETH_HLEN + ihl;
+		pk->l4_len = bpf_ntohs(ip->tot_len) - ihl;
+		dst->family = 4;
+		__builtin_memcpy(dst->addr, &ip->daddr, 4);
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > data_end)
+			return 1;
+		if (ip6->nexthdr == IPPROTO_FRAGMENT)
+			return -1;
+		pk->family = 6;
+		pk->proto = ip6->nexthdr;
+		pk->shim_off = ETH_HLEN + sizeof(*ip6);
+		pk->l4_len = bpf_ntohs(ip6->payload_len);
+		dst->family = 6;
+		__builtin_memcpy(dst->addr, &ip6->daddr, 16);
+	} else {
+		return 1;
+	}
+	pk->l4_off = pk->shim_off + PG_SHIM_LEN;
+	return is_multicast(dst) ? 1 : 0;
+}
+
+SEC("tc")
+int pg_tc_tagger(struct __sk_buff *skb)
+{
+	struct pg_addr dst = {};
+	struct pg_pkt pk = {};
+	struct pg_sa_out *sa;
+	struct pg_config *cfg;
+	__u64 seq;
+	int ret;
+
+	/* the pair has GSO off, so a super-packet here means tags would be shared */
+	if (skb->gso_segs > 1)
+		return tc_drop(skb, PG_V_UNTAGGABLE);
+	if (skb->data_end - skb->data < skb->len && bpf_skb_pull_data(skb, skb->len))
+		return tc_drop(skb, PG_V_UNTAGGABLE);
+
+	ret = egress_parse(skb, &pk, &dst);
+	if (ret > 0)
+		return TC_ACT_SHOT;	/* link-local noise of the helper pair itself */
+	if (ret < 0)
+		return tc_drop(skb, PG_V_UNTAGGABLE);
+
+	cfg = config_get();
+	sa = bpf_map_lookup_elem(&pg_sa_out, &dst);
+	if (!cfg || !sa || pk.l4_len > PG_MAX_L4_LEN || pk.l4_len < pg_l4_min_len(pk.proto) ||
+	    pk.proto == PG_IPPROTO_SHIM)
+		return tc_drop(skb, PG_V_UNTAGGABLE);
+
+	seq = __sync_fetch_and_add(&sa->seq, 1) + 1;
+	if (shim_insert(skb, &pk, sa, seq) || ip_header_fixup(skb, &pk) ||
+	    tag_store(skb, &pk, sa))
+		return tc_drop(skb, PG_V_UNTAGGABLE);
+
+	count(PG_V_TAGGED, skb->len);
+	count_sa(sa->slot, skb->len);
+	return bpf_redirect_neigh(cfg->egress_ifindex, NULL, 0, 0);
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The tag computation shared by the XDP verifier and the TC tagger. Both see
+ * the packet with the shim in place; the caller has checked the headers.
+ */
+#ifndef PG_TAG_H
+#define PG_TAG_H
+
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_endian.h>
+
+#include "pairgate.h"
+#include "siphash.h"
+
+/* Where the parts of a shim packet are, as offsets from the frame start. */
+struct pg_pkt {
+	__u32 l3_off;
+	__u32 shim_off;
+	__u32 l4_off;
+	__u32 l4_len;
+	__u8 family;		/* 4 or 6 */
+	__u8 proto;		/* the original protocol (shim next_proto) */
+};
+
+/* Which L4 word holds the checksum, and the mask that zeroes it. */
+static __always_inline void pg_csum_skip(__u8 proto, __u32 *word, __u64 *mask)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		*word = 2;	/* offset 16, bytes 0..1 of word 2 */
+		*mask = ~0xffffULL;
+		break;
+	case IPPROTO_UDP:
+		*word = 0;	/* offset 6 */
+		*mask = ~(0xffffULL << 48);
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		*word = 0;	/* offset 2 */
+		*mask = ~(0xffffULL << 16);
+		break;
+	default:
+		*word = 0xffffffff;
+		*mask = ~0ULL;
+	}
+}
+
+/* Shortest L4 segment that still holds the checksum field in a whole word. */
+static __always_inline __u32 pg_l4_min_len(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return 20;
+	case IPPROTO_UDP:
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+static __always_inline __u64 pg_pseudo_tail(__u32 l4_len, __u8 proto)
+{
+	/* be32 length, three zero bytes, protocol; read little-endian */
+	return (__u64)bpf_htonl(l4_len) | (__u64)proto << 56;
+}
+
+/*
+ * Returns 0 and the tag as the little-endian u64 SipHash output, or -1 if the
+ * packet is shorter than the headers claim.
+ */
+static __always_inline int pg_tag_calc(void *data, void *data_end,
+				       const struct pg_pkt *pk, const __u64 *key,
+				       __u64 *tag)
+{
+	struct siphash_state s;
+	__u64 mask, last, *w;
+	__u32 skip, prefix;
+
+	sip_init(&s, key[0], key[1]);
+
+	if (pk->family == 4) {
+		struct iphdr *ip = data + (pk->l3_off & 0xff);
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		w = (__u64 *)&ip->saddr;	/* saddr and daddr, adjacent */
+		sip_absorb(&s, w[0]);
+		prefix = PG_PSEUDO4_LEN;
+	} else {
+		struct ipv6hdr *ip6 = data + (pk->l3_off & 0xff);
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		w = (__u64 *)&ip6->saddr;
+		sip_absorb(&s, w[0]);
+		sip_absorb(&s, w[1]);
+		sip_absorb(&s, w[2]);
+		sip_absorb(&s, w[3]);
+		prefix = PG_PSEUDO6_LEN;
+	}
+	sip_absorb(&s, pg_pseudo_tail(pk->l4_len, pk->proto));
+
+	w = data + (pk->shim_off & 0xff);
+	if ((void *)(w + 2) > data_end)
+		return -1;
+	sip_absorb(&s, w[0]);
+	sip_absorb(&s, w[1]);
+
+	pg_csum_skip(pk->proto, &skip, &mask);
+	if (sip_absorb_pkt(&s, data, data_end, pk->l4_off, pk->l4_len, skip, mask,
+			   prefix + PG_SHIM_TAGGED_LEN + pk->l4_len, &last))
+		return -1;
+
+	*tag = sip_final(&s, last);
+	return 0;
+}
+
+/* RFC 1624 incremental update of a 16-bit one's complement checksum. */
+static __always_inline void pg_csum_replace16(__u16 *sum, __u16 old, __u16 new)
+{
+	__u32 c = (__u16)~*sum;
+
+	c += (__u16)~old;
+	c += new;
+	c = (c & 0xffff) + (c >> 16);
+	c = (c & 0xffff) + (c >> 16);
+	*sum = ~c;
+}
+
+#endif /* PG_TAG_H */

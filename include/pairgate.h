@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Wire format and map layouts shared by the BPF programs and userspace.
+ * docs/protocol.md describes the same layout byte by byte; keep both in step.
+ */
+#ifndef PAIRGATE_H
+#define PAIRGATE_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+
+/* IP protocol / IPv6 next header announcing the shim (RFC 3692 experimental). */
+#define PG_IPPROTO_SHIM		253
+
+#define PG_SHIM_VERSION		1
+#define PG_SHIM_LEN		24
+#define PG_SHIM_TAGGED_LEN	16	/* the shim without its tag */
+#define PG_TAG_LEN		8
+
+/* ver_flags: version in the high nibble, flags in the low nibble. */
+#define PG_VER_SHIFT		4
+#define PG_FLAGS_MASK		0x0f
+#define PG_FLAG_SEALED		0x01	/* AEAD-sealed payload (later issue) */
+
+/*
+ * The shim sits right after the IPv4 header (after its options) or the IPv6
+ * fixed header. All multi-byte fields are big-endian on the wire; the tag is
+ * SipHash-2-4's 64-bit output written little-endian, as SipHash defines it.
+ */
+struct pg_shim {
+	__u8 next_proto;	/* the original IP protocol / next header */
+	__u8 ver_flags;
+	__be16 reserved;	/* zero; a receiver drops non-zero as malformed */
+	__be32 spi;		/* chosen by the receiver, never 0 */
+	__be64 seq;		/* per-SA, starts at 1, never wraps */
+	__u8 tag[PG_TAG_LEN];
+};
+
+/*
+ * Pseudo-header that starts the tagged message. Same layout as the IPv6
+ * upper-layer pseudo-header (RFC 8200 8.1), used for IPv4 too with 4-byte
+ * addresses, so both families give a message prefix that is a multiple of
+ * 8 bytes and the L4 header starts on a SipHash word boundary.
+ *
+ *   src address (4 or 16) | dst address (4 or 16) | be32 L4 length |
+ *   3 zero bytes | original protocol
+ */
+#define PG_PSEUDO_TAIL_LEN	8
+#define PG_PSEUDO4_LEN		(4 + 4 + PG_PSEUDO_TAIL_LEN)
+#define PG_PSEUDO6_LEN		(16 + 16 + PG_PSEUDO_TAIL_LEN)
+
+/*
+ * Largest L4 segment (header plus payload) the XDP and TC programs hash.
+ * Bigger frames are unverifiable in XDP and will go to the AF_XDP heavy path.
+ */
+#define PG_MAX_L4_LEN		1500
+
+/* Anti-replay: RFC 6479 bitmap of PG_REPLAY_WORDS 64-bit blocks. */
+#define PG_REPLAY_WORDS		256
+#define PG_REPLAY_WINDOW	((PG_REPLAY_WORDS - 1) * 64)	/* 16320 packets */
+
+#define PG_MAX_SA		1024	/* per direction and interface */
+#define PG_MAX_ALLOW		1024
+
+/* Verdicts, each with a per-CPU packet and byte counter. */
+enum pg_verdict {
+	PG_V_VERIFIED = 0,	/* ingress: tag verified, shim stripped, passed */
+	PG_V_EXEMPT,		/* ingress: ARP, ND, allow rule, PMTU error */
+	PG_V_UNPAIRED,		/* ingress: no SA, unknown SPI or wrong source */
+	PG_V_BAD_TAG,
+	PG_V_REPLAY,
+	PG_V_TOO_OLD,
+	PG_V_MALFORMED,
+	PG_V_UNVERIFIABLE,	/* fragments, frames past the hash bound */
+	PG_V_TAGGED,		/* egress: shim inserted and sent */
+	PG_V_UNTAGGABLE,	/* egress: no SA or cannot tag; dropped, never sent bare */
+	PG_V_MAX,
+};
+
+struct pg_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct pg_addr {
+	__u8 family;		/* 4 or 6 */
+	__u8 pad[3];
+	__u8 addr[16];		/* IPv4 in the first 4 bytes, rest zero */
+};
+
+/*
+ * Inbound SA, keyed by SPI (host byte order). The replay state is changed
+ * only under the lock; everything else is written once by userspace before
+ * the SA becomes visible.
+ */
+struct pg_sa_in {
+	__u64 key[2];			/* SipHash k0, k1 (little-endian key halves) */
+	struct pg_addr peer;		/* only this source may use the SPI */
+	__u32 slot;			/* index into the per-SA counters */
+	__u32 pad;
+	struct bpf_spin_lock lock;
+	__u32 pad2;
+	__u64 max_seq;			/* highest verified sequence number */
+	__u64 bitmap[PG_REPLAY_WORDS];
+};
+
+/* Outbound SA, keyed by destination address. */
+struct pg_sa_out {
+	__u64 key[2];
+	__u32 spi;		/* host byte order */
+	__u32 slot;		/* PG_MAX_SA + n in the per-SA counters */
+	__u64 seq;		/* last sequence number used; bumped atomically */
+};
+
+/*
+ * Exemptions (pairgate allow). LPM trie key: prefixlen counts the 32 bits of
+ * family/proto/port, which always match exactly, plus the source prefix.
+ * port 0 means any port.
+ */
+struct pg_allow_key {
+	__u32 prefixlen;
+	__u8 family;
+	__u8 proto;
+	__be16 port;
+	__u8 addr[16];
+};
+
+#define PG_ALLOW_FIXED_BITS	32
+
+/* pg_config.flags */
+#define PG_CFG_NO_PMTU_PASS	0x01	/* drop ICMP errors quoting paired flows */
+
+/*
+ * Per-interface settings, one entry. Besides what the programs read, it keeps
+ * what attach changed so that detach can put it back from the pins alone.
+ */
+struct pg_config {
+	__u32 flags;
+	__u32 egress_ifindex;	/* the protected interface, for bpf_redirect_neigh */
+	__u32 route_ifindex;	/* helper veth end that paired routes point at */
+	__u32 tagger_ifindex;	/* helper veth end whose TC ingress tags */
+	__s32 saved_rp_filter;	/* IPv4 rp_filter before attach, -1 if untouched */
+	__u32 xdp_mode;		/* enum xdp_attach_mode used */
+};
+
+#endif /* PAIRGATE_H */
