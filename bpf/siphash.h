@@ -82,7 +82,7 @@ static __always_inline int sip_absorb_pkt(struct siphash_state *s, void *data,
 					  __u64 msg_len, __u64 *last)
 {
 	__u32 words = len / 8, tail = len & 7, i;
-	__u64 b = msg_len << 56;
+	__u64 b = msg_len << 56, t = 0;
 	__u8 *p;
 
 	if (len > PG_MAX_L4_LEN || off > 0xffff)
@@ -111,11 +111,14 @@ static __always_inline int sip_absorb_pkt(struct siphash_state *s, void *data,
 		asm volatile("" : "+r"(p));
 		if ((void *)(p + 1) > data_end)
 			return -1;
-		b |= (__u64)*p << (8 * i);
+		t |= (__u64)*p << (8 * i);
 		p++;
 	}
+	/* a short TCP segment has its checksum in the tail */
+	if (words == skip_word)
+		t &= skip_mask;
 
-	*last = b;
+	*last = b | t;
 	return 0;
 }
 
