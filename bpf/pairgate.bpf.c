@@ -353,7 +353,7 @@ static __always_inline int pmtu_quote_paired(void *data, void *data_end, __u32 o
 	return sa && sa->spi == bpf_ntohl(sh->spi);
 }
 
-static __always_inline int icmp_pmtu_pass(void *data, void *data_end, __u32 off, __u8 family)
+static __always_inline int icmp_pmtu_error(void *data, void *data_end, __u32 off, __u8 family)
 {
 	struct pg_config *cfg = config_get();
 	struct icmp_hdr *ic = data + (off & 0x1ff);
@@ -362,11 +362,102 @@ static __always_inline int icmp_pmtu_pass(void *data, void *data_end, __u32 off,
 		return 0;
 	if ((void *)(ic + 1) > data_end)
 		return 0;
-	if (family == 4 && !(ic->type == ICMP_DEST_UNREACH && ic->code == ICMP_FRAG_NEEDED))
-		return 0;
-	if (family == 6 && ic->type != ICMPV6_PKT_TOOBIG)
-		return 0;
-	return pmtu_quote_paired(data, data_end, off + 8, family);
+	if (family == 4)
+		return ic->type == ICMP_DEST_UNREACH && ic->code == ICMP_FRAG_NEEDED;
+	return ic->type == ICMPV6_PKT_TOOBIG;
+}
+
+/* One's complement sum of the 24 shim bytes, folded to 16 bits. */
+static __always_inline __u16 shim_sum16(const __u16 *w)
+{
+	__u32 sum = 0;
+	int i;
+
+	for (i = 0; i < PG_SHIM_LEN / 2; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum;
+}
+
+/*
+ * The stack would ignore an error that quotes protocol 253, so the quote is
+ * rewritten to what our application sent: shim removed, protocol and lengths
+ * restored, and the reported MTU lowered by the shim, since that is what the
+ * application may send now. Only option-less outer and quoted headers are
+ * handled (routers do not add options to ICMP, and we never send them), so
+ * every offset here is a constant for the verifier.
+ */
+#define PMTU_HDR_MAX	(ETH_HLEN + VLAN_HLEN + 40 + 8 + 40)
+
+/* Sets a 16-bit field inside the ICMP message and keeps its checksum right. */
+static __always_inline void icmp_field_set(__u16 *check, __u16 *field, __u16 val)
+{
+	pg_csum_replace16(check, *field, val);
+	*field = val;
+}
+
+static __always_inline int pmtu_quote_strip(struct xdp_md *ctx, __u32 l3_off, __u8 family)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	__u32 iph = family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	__u32 icmp_off = l3_off + iph, q_off = icmp_off + 8, hlen = q_off + iph;
+	__u16 shim_sum, *mtu, old;
+	__u8 hdr[PMTU_HDR_MAX];
+	struct icmp_hdr *ic;
+	__u8 next_proto;
+
+	/* the whole quoted shim and the ports after it must be there */
+	if (data + hlen + PG_SHIM_LEN + 8 > data_end)
+		return -1;
+	next_proto = *(__u8 *)(data + hlen);
+	shim_sum = shim_sum16(data + hlen);
+	if (bpf_xdp_load_bytes(ctx, 0, hdr, hlen))
+		return -1;
+	ic = (void *)hdr + icmp_off;
+	mtu = (__u16 *)&ic->rest + 1;	/* IPv4: bytes 6-7; IPv6: low half of 4-7 */
+
+	if (family == 4) {
+		struct iphdr *outer = (void *)hdr + l3_off, *q = (void *)hdr + q_off;
+		__u16 q_check;
+
+		if (outer->ihl != 5 || q->ihl != 5)
+			return -1;
+		old = outer->tot_len;
+		outer->tot_len = bpf_htons(bpf_ntohs(old) - PG_SHIM_LEN);
+		pg_csum_replace16(&outer->check, old, outer->tot_len);
+
+		q_check = q->check;
+		old = q->tot_len;
+		icmp_field_set(&ic->check, &q->tot_len, bpf_htons(bpf_ntohs(old) - PG_SHIM_LEN));
+		pg_csum_replace16(&q_check, old, q->tot_len);
+		old = *(__u16 *)&q->ttl;
+		q->protocol = next_proto;
+		pg_csum_replace16(&q_check, old, *(__u16 *)&q->ttl);
+		pg_csum_replace16(&ic->check, old, *(__u16 *)&q->ttl);
+		icmp_field_set(&ic->check, &q->check, q_check);
+	} else {
+		struct ipv6hdr *outer = (void *)hdr + l3_off, *q = (void *)hdr + q_off;
+
+		/* the ICMPv6 pseudo-header carries the message length */
+		old = outer->payload_len;
+		icmp_field_set(&ic->check, &outer->payload_len,
+			       bpf_htons(bpf_ntohs(old) - PG_SHIM_LEN));
+		old = q->payload_len;
+		icmp_field_set(&ic->check, &q->payload_len, bpf_htons(bpf_ntohs(old) - PG_SHIM_LEN));
+		old = *(__u16 *)&q->nexthdr;
+		q->nexthdr = next_proto;
+		pg_csum_replace16(&ic->check, old, *(__u16 *)&q->nexthdr);
+	}
+
+	/* an MTU of 0 comes from pre-RFC 1191 routers; the stack guesses then */
+	if (bpf_ntohs(*mtu) > PG_SHIM_LEN)
+		icmp_field_set(&ic->check, mtu, bpf_htons(bpf_ntohs(*mtu) - PG_SHIM_LEN));
+	pg_csum_replace16(&ic->check, shim_sum, 0);
+
+	if (bpf_xdp_adjust_head(ctx, PG_SHIM_LEN))
+		return -1;
+	return bpf_xdp_store_bytes(ctx, 0, hdr, hlen) ? -1 : 0;
 }
 
 /* IPv6 neighbour discovery: RS, RA, NS, NA, only from on-link (hop limit 255). */
@@ -381,16 +472,40 @@ static __always_inline int is_ndisc(void *data, void *data_end, struct ipv6hdr *
 	return ic->type >= 133 && ic->type <= 136;
 }
 
-static __always_inline int unshimmed(struct xdp_md *ctx, __u8 family, __u8 proto,
-				     __u32 l4_off, const void *saddr)
+static __always_inline int pmtu_pass(struct xdp_md *ctx, __u32 l3_off, __u32 l4_off,
+				     __u8 family)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	__u64 frame_len = data_end - data;
+	int err;
+
+	if (!icmp_pmtu_error(data, data_end, l4_off, family) ||
+	    !pmtu_quote_paired(data, data_end, l4_off + 8, family))
+		return 0;
+
+	/* constant offsets for the verifier: without and with a VLAN tag */
+	if (l3_off == ETH_HLEN)
+		err = pmtu_quote_strip(ctx, ETH_HLEN, family);
+	else
+		err = pmtu_quote_strip(ctx, ETH_HLEN + VLAN_HLEN, family);
+	if (err)
+		return 0;
+	count(PG_V_EXEMPT, frame_len);
+	return 1;
+}
+
+static __always_inline int unshimmed(struct xdp_md *ctx, __u8 family, __u8 proto,
+				     __u32 l3_off, __u32 l4_off, const void *saddr)
+{
+	void *data, *data_end;
 	__be16 port;
 
 	if ((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) {
-		if (icmp_pmtu_pass(data, data_end, l4_off, family))
-			return xdp_verdict(ctx, PG_V_EXEMPT);
+		if (pmtu_pass(ctx, l3_off, l4_off, family))
+			return XDP_PASS;
 	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
 	if (l4_dport(data, data_end, l4_off, proto, &port))
 		return xdp_verdict(ctx, PG_V_MALFORMED);
 	if (allow_match(family, proto, port, saddr))
@@ -419,7 +534,7 @@ static __always_inline int ingress_ipv4(struct xdp_md *ctx, __u32 l3_off)
 	__builtin_memcpy(saddr, &ip->saddr, 4);
 	pk.shim_off = l3_off + ihl;
 	if (ip->protocol != PG_IPPROTO_SHIM)
-		return unshimmed(ctx, 4, ip->protocol, pk.shim_off, saddr);
+		return unshimmed(ctx, 4, ip->protocol, l3_off, pk.shim_off, saddr);
 
 	if (tot_len < ihl + PG_SHIM_LEN)
 		return xdp_verdict(ctx, PG_V_MALFORMED);
@@ -449,7 +564,7 @@ static __always_inline int ingress_ipv6(struct xdp_md *ctx, __u32 l3_off)
 	if (ip6->nexthdr != PG_IPPROTO_SHIM) {
 		if (is_ndisc(data, data_end, ip6, pk.shim_off))
 			return xdp_verdict(ctx, PG_V_EXEMPT);
-		return unshimmed(ctx, 6, ip6->nexthdr, pk.shim_off, saddr);
+		return unshimmed(ctx, 6, ip6->nexthdr, l3_off, pk.shim_off, saddr);
 	}
 
 	if (payload_len < PG_SHIM_LEN)

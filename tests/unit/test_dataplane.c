@@ -527,7 +527,8 @@ static void set_dport(struct tl_pkt *p, size_t hlen, uint16_t port)
 }
 
 /* An ICMP(v6) error from a router on the path, quoting our tagged packet. */
-static void build_pmtu_error(struct tl_pkt *p, int family, uint32_t quoted_spi)
+static void build_pmtu_error_quoting(struct tl_pkt *p, int family, uint32_t quoted_spi,
+				     int quote_tagged, uint16_t mtu)
 {
 	struct tl_pkt sent, tagged;
 	size_t hlen = family == 4 ? 20 : 40, qlen;
@@ -545,13 +546,13 @@ static void build_pmtu_error(struct tl_pkt *p, int family, uint32_t quoted_spi)
 		 0, 0);
 	ip = p->buf + p->l3_off;
 	icmp = ip + hlen;
-	qlen = family == 4 ? 20 + 24 + 8 : 40 + 24 + 8;
+	qlen = (family == 4 ? 20 : 40) + (quote_tagged ? PG_SHIM_LEN : 0) + 8;
 	memset(icmp, 0, 8);
 	icmp[0] = family == 4 ? 3 : 2;
 	icmp[1] = family == 4 ? 4 : 0;
-	icmp[6] = 0x05;
-	icmp[7] = 0x00;		/* MTU 1280 */
-	memcpy(icmp + 8, tagged.buf + sent.l3_off, qlen);
+	icmp[6] = mtu >> 8;
+	icmp[7] = mtu & 0xff;
+	memcpy(icmp + 8, (quote_tagged ? tagged.buf : sent.buf) + sent.l3_off, qlen);
 	if (family == 4) {
 		ip[2] = (hlen + 8 + qlen) >> 8;
 		ip[3] = (hlen + 8 + qlen) & 0xff;
@@ -564,6 +565,29 @@ static void build_pmtu_error(struct tl_pkt *p, int family, uint32_t quoted_spi)
 	}
 	tl_l4_csum(ip, family, family == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, icmp, 8 + qlen);
 	p->len = p->l3_off + hlen + 8 + qlen;
+}
+
+static void build_pmtu_error(struct tl_pkt *p, int family, uint32_t quoted_spi)
+{
+	build_pmtu_error_quoting(p, family, quoted_spi, 1, 1280);
+}
+
+/* The stack must see the error as if it quoted the application's packet. */
+static void check_pmtu_rewrite(const char *name, int family)
+{
+	struct tl_pkt err, want;
+	struct tl_run r;
+	int ret;
+
+	build_pmtu_error_quoting(&err, family, SPI_OUT, 1, 1280);
+	build_pmtu_error_quoting(&want, family, SPI_OUT, 0, 1280 - PG_SHIM_LEN);
+	ret = xdp_run(&err, &r);
+	tl_check(ret == XDP_PASS && r.out_len == want.len && !memcmp(r.out, want.buf, want.len),
+		 name, "ret %d out_len %u want %zu", ret, r.out_len, want.len);
+	if (ret == XDP_PASS && r.out_len == want.len && memcmp(r.out, want.buf, want.len)) {
+		tl_hexdump("got", r.out, r.out_len);
+		tl_hexdump("want", want.buf, want.len);
+	}
 }
 
 static void test_exemptions(void)
@@ -608,6 +632,8 @@ static void test_exemptions(void)
 	expect_verdict("pmtu_frag_needed_quoting_paired_flow_passes", &p, PG_V_EXEMPT);
 	build_pmtu_error(&p, 6, SPI_OUT);
 	expect_verdict("pmtu_packet_too_big_quoting_paired_flow_passes", &p, PG_V_EXEMPT);
+	check_pmtu_rewrite("pmtu_frag_needed_rewritten_to_plain_quote_mtu_minus_24", 4);
+	check_pmtu_rewrite("pmtu_packet_too_big_rewritten_to_plain_quote_mtu_minus_24", 6);
 	build_pmtu_error(&p, 4, SPI_OUT + 5);
 	expect_verdict("pmtu_error_wrong_spi_dropped", &p, PG_V_UNPAIRED);
 	config_set(PG_CFG_NO_PMTU_PASS);
