@@ -73,12 +73,12 @@ $(OUT)/pairgate: userspace/pairgate.c $(OUT)/libpg.a $(BPF_SKELS)
 $(OUT)/tests/%: tests/unit/%.c $(OUT)/libpg.a $(BPF_SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libpg.a $(LDLIBS) -lpcap -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libpg.a $(LDLIBS) -lpcap -lpthread -o $@
 
 $(OUT)/bench/%: tests/bench/%.c $(OUT)/libpg.a $(BPF_SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libpg.a $(LDLIBS) -lpcap -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libpg.a $(LDLIBS) -lpcap -lpthread -o $@
 
 test: all
 	$(Q)tests/run.sh

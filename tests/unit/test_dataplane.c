@@ -3,7 +3,10 @@
  * The XDP verifier and TC tagger on crafted packets through BPF_PROG_TEST_RUN:
  * verdicts, counters by reason, and the exact bytes that come out.
  */
+#define _GNU_SOURCE
 #include <linux/pkt_cls.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 
 #include "pairgate.h"
@@ -351,6 +354,72 @@ static void test_replay(void)
 	expect_seq("replay_window_edge_inside_again", top - PG_REPLAY_WINDOW + 1, PG_V_REPLAY);
 	expect_seq("replay_bitmap_cleared_on_advance", top + 64 * 300, PG_V_VERIFIED);
 	expect_seq("replay_after_wrap_of_ring", top + 64 * 300 - 64 * 10, PG_V_VERIFIED);
+}
+
+/*
+ * Two CPUs receive the same SA's packets, each getting every sequence number
+ * once, in interleaved order: each number must be accepted exactly once.
+ */
+#define RACE_SEQS 3000
+
+struct race_arg {
+	int cpu;
+	struct tl_pkt *pkts;
+	int passed;
+};
+
+static void *race_worker(void *p)
+{
+	struct race_arg *a = p;
+	struct tl_run r;
+	cpu_set_t set;
+	int i;
+
+	CPU_ZERO(&set);
+	CPU_SET(a->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	for (i = 0; i < RACE_SEQS; i++) {
+		/* opposite orders on the two CPUs maximise collisions mid-way */
+		int k = a->cpu ? RACE_SEQS - 1 - i : i;
+
+		if (xdp_run(&a->pkts[k], &r) == XDP_PASS)
+			a->passed++;
+	}
+	return NULL;
+}
+
+static void test_replay_two_cpus(void)
+{
+	struct race_arg args[2] = { { .cpu = 0 }, { .cpu = 1 } };
+	uint64_t before[PG_V_MAX];
+	struct tl_pkt plain, *pkts;
+	pthread_t th[2];
+	int i;
+
+	if (ncpus < 2) {
+		printf("SKIP replay_two_cpus_each_seq_once: one CPU\n");
+		return;
+	}
+	pkts = calloc(RACE_SEQS, sizeof(*pkts));
+	tl_build(&plain, 4, IPPROTO_UDP, 16, PEER4, SELF4, 0, 0);
+	for (i = 0; i < RACE_SEQS; i++)
+		tag_frame(&plain, i + 1, &pkts[i]);
+	sa_in_reset(PEER4);
+	counters_snapshot(before);
+
+	for (i = 0; i < 2; i++) {
+		args[i].pkts = pkts;
+		pthread_create(&th[i], NULL, race_worker, &args[i]);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+
+	tl_check(args[0].passed + args[1].passed == RACE_SEQS &&
+		 verdict_count(PG_V_VERIFIED) - before[PG_V_VERIFIED] == RACE_SEQS &&
+		 verdict_count(PG_V_REPLAY) - before[PG_V_REPLAY] == RACE_SEQS,
+		 "replay_two_cpus_each_seq_once", "passed %d + %d of %d", args[0].passed,
+		 args[1].passed, RACE_SEQS);
+	free(pkts);
 }
 
 /* ---- who may send ---- */
@@ -752,6 +821,7 @@ int main(void)
 	test_bit_flips(6, IPPROTO_ICMPV6);
 	test_router_changes();
 	test_replay();
+	test_replay_two_cpus();
 	test_unpaired();
 	test_truncated(4, IPPROTO_UDP, 0);
 	test_truncated(4, IPPROTO_TCP, 1);
