@@ -66,6 +66,51 @@ struct {
 	__type(value, struct pg_config);
 } pg_config SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, PG_MAX_FLOWS);
+	__type(key, struct pg_flow_key);
+	__type(value, struct pg_flow);
+} pg_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, PG_MAX_UNPAIRED_SRC);
+	__type(key, struct pg_src_key);
+	__type(value, struct pg_src);
+} pg_srcs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PG_DROP_RB_SIZE);
+} pg_drop_rb SEC(".maps");
+
+struct drop_budget {
+	__u64 window_ns;
+	__u32 used;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct drop_budget);
+} pg_drop_budget SEC(".maps");
+
+/* Per-CPU scratch space for moving headers: the stack is too small for it. */
+#define PG_SCRATCH_LEN	128
+
+struct scratch {
+	__u8 buf[PG_SCRATCH_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} pg_scratch SEC(".maps");
+
 #define READ_ONCE(x)	(*(volatile typeof(x) *)&(x))
 
 #define VLAN_HLEN	4
@@ -113,17 +158,110 @@ static __always_inline void count_sa(__u32 slot, __u64 bytes)
 	}
 }
 
-static __always_inline int xdp_verdict(struct xdp_md *ctx, __u32 verdict)
-{
-	count(verdict, ctx->data_end - ctx->data);
-	return verdict == PG_V_VERIFIED || verdict == PG_V_EXEMPT ? XDP_PASS : XDP_DROP;
-}
-
 static __always_inline struct pg_config *config_get(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&pg_config, &zero);
+}
+
+#ifndef PG_NO_FLOWS
+/* Remembers who is being dropped, so `pairgate flows` can show the top sources. */
+static __always_inline void src_record(const struct pg_src_key *key, __u32 verdict,
+				       __u64 bytes)
+{
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct pg_src *v = bpf_map_lookup_elem(&pg_srcs, key);
+
+	if (!v) {
+		struct pg_src init = { .first_ns = now };
+
+		bpf_map_update_elem(&pg_srcs, key, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&pg_srcs, key);
+		if (!v)
+			return;
+	}
+	v->packets++;
+	v->bytes += bytes;
+	v->last_ns = now;
+	v->reason = verdict;
+}
+
+/*
+ * Copies the first bytes of a dropped frame to the ring buffer while a reader
+ * asked for it, within a per-CPU budget per second; when the ring is full the
+ * sample is lost, never the CPU's time.
+ */
+static __always_inline void drop_sample(struct xdp_md *ctx, __u32 verdict)
+{
+	struct pg_config *cfg = config_get();
+	struct pg_drop_event *ev;
+	struct drop_budget *b;
+	__u32 zero = 0, len, cap, limit;
+	volatile __u32 snap;
+	__u64 now;
+
+	if (!cfg || !cfg->drop_sample_until_ns)
+		return;
+	now = bpf_ktime_get_ns();
+	if (now > cfg->drop_sample_until_ns)
+		return;
+	if (cfg->drop_reason_mask && !(cfg->drop_reason_mask & (1U << (verdict & 31))))
+		return;
+
+	b = bpf_map_lookup_elem(&pg_drop_budget, &zero);
+	if (!b)
+		return;
+	if (now - b->window_ns >= 1000000000ULL) {
+		b->window_ns = now;
+		b->used = 0;
+	}
+	limit = cfg->drop_sample_per_sec ?: PG_DROP_SAMPLE_DEFAULT;
+	if (b->used >= limit)
+		return;
+	b->used++;
+
+	ev = bpf_ringbuf_reserve(&pg_drop_rb, sizeof(*ev), 0);
+	if (!ev)
+		return;
+	len = ctx->data_end - ctx->data;
+	/* a fresh load, so clang cannot hand the helper the unclamped len */
+	snap = len;
+	cap = snap;
+	if (cap > PG_DROP_SNAPLEN)
+		cap = PG_DROP_SNAPLEN;
+	ev->ts_ns = now;
+	ev->reason = verdict;
+	ev->pkt_len = len;
+	ev->cap_len = 0;
+	if (cap > 0 && !bpf_xdp_load_bytes(ctx, 0, ev->data, cap))
+		ev->cap_len = cap;
+	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+}
+#else
+static __always_inline void src_record(const struct pg_src_key *key, __u32 verdict,
+				       __u64 bytes)
+{
+}
+
+static __always_inline void drop_sample(struct xdp_md *ctx, __u32 verdict)
+{
+}
+#endif /* PG_NO_FLOWS */
+
+/* Counts the verdict; for drops also the source (when parsed) and a sample. */
+static __always_inline int xdp_verdict(struct xdp_md *ctx, __u32 verdict,
+				       const struct pg_src_key *src)
+{
+	__u64 len = ctx->data_end - ctx->data;
+
+	count(verdict, len);
+	if (verdict == PG_V_VERIFIED || verdict == PG_V_EXEMPT)
+		return XDP_PASS;
+	if (src)
+		src_record(src, verdict, len);
+	drop_sample(ctx, verdict);
+	return XDP_DROP;
 }
 
 /*
@@ -196,11 +334,13 @@ static __always_inline int addr_equal(const struct pg_addr *a, const void *addr,
  */
 static __always_inline int shim_strip(struct xdp_md *ctx, const struct pg_pkt *pk)
 {
-	__u8 hdr[PG_MAX_HDR];
-	__u32 hlen = pk->shim_off;
+	__u32 zero = 0, hlen = pk->shim_off & (PG_SCRATCH_LEN - 1);
+	struct scratch *sc = bpf_map_lookup_elem(&pg_scratch, &zero);
+	__u8 *hdr;
 
-	if (hlen > PG_MAX_HDR || hlen < ETH_HLEN + sizeof(struct iphdr))
+	if (!sc || hlen > PG_MAX_HDR || hlen < ETH_HLEN + sizeof(struct iphdr))
 		return -1;
+	hdr = sc->buf;
 	if (bpf_xdp_load_bytes(ctx, 0, hdr, hlen))
 		return -1;
 
@@ -227,55 +367,160 @@ static __always_inline int shim_strip(struct xdp_md *ctx, const struct pg_pkt *p
 	return bpf_xdp_store_bytes(ctx, 0, hdr, hlen) ? -1 : 0;
 }
 
-/* The verification path for a frame whose IP protocol is the shim's. */
-static __always_inline int shim_verify(struct xdp_md *ctx, struct pg_pkt *pk,
-				       const void *saddr)
+#ifndef PG_NO_FLOWS
+/* The inner 5-tuple of a shim packet, addresses from the IP header. */
+static __always_inline void flow_key_fill(void *data, void *data_end, const struct pg_pkt *pk,
+					  __u8 dir, struct pg_flow_key *k)
+{
+	__be16 *ports = data + (pk->l4_off & 0x1ff);
+
+	k->family = pk->family;
+	k->proto = pk->proto;
+	k->dir = dir;
+	if (pk->family == 4) {
+		struct iphdr *ip = data + (pk->l3_off & 0xff);
+
+		if ((void *)(ip + 1) > data_end)
+			return;
+		__builtin_memcpy(k->saddr, &ip->saddr, 4);
+		__builtin_memcpy(k->daddr, &ip->daddr, 4);
+	} else {
+		struct ipv6hdr *ip6 = data + (pk->l3_off & 0xff);
+
+		if ((void *)(ip6 + 1) > data_end)
+			return;
+		__builtin_memcpy(k->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(k->daddr, &ip6->daddr, 16);
+	}
+	if (pk->proto != IPPROTO_TCP && pk->proto != IPPROTO_UDP && pk->proto != IPPROTO_SCTP)
+		return;
+	if ((void *)(ports + 2) > data_end)
+		return;
+	k->sport = ports[0];
+	k->dport = ports[1];
+}
+
+static __always_inline void flow_record(void *data, void *data_end, const struct pg_pkt *pk,
+					__u8 dir, __u32 spi, __u64 bytes)
+{
+	struct pg_flow_key k = {};
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct pg_flow *v;
+
+	flow_key_fill(data, data_end, pk, dir, &k);
+	v = bpf_map_lookup_elem(&pg_flows, &k);
+	if (!v) {
+		struct pg_flow init = { .first_ns = now, .spi = spi };
+
+		bpf_map_update_elem(&pg_flows, &k, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&pg_flows, &k);
+		if (!v)
+			return;
+	}
+	v->packets++;
+	v->bytes += bytes;
+	v->last_ns = now;
+	v->spi = spi;
+}
+
+/* A drop on a paired SA counts against its flow, if the flow is known. */
+static __always_inline void flow_drop(void *data, void *data_end, const struct pg_pkt *pk,
+				      __u32 verdict)
+{
+	struct pg_flow_key k = {};
+	struct pg_flow *v;
+
+	flow_key_fill(data, data_end, pk, PG_DIR_IN, &k);
+	v = bpf_map_lookup_elem(&pg_flows, &k);
+	if (v && verdict < PG_V_MAX)
+		v->drops[verdict]++;
+}
+#else
+static __always_inline void flow_record(void *data, void *data_end, const struct pg_pkt *pk,
+					__u8 dir, __u32 spi, __u64 bytes)
+{
+}
+
+static __always_inline void flow_drop(void *data, void *data_end, const struct pg_pkt *pk,
+				      __u32 verdict)
+{
+}
+#endif /* PG_NO_FLOWS */
+
+PG_DEFINE_TAG_L4(pg_tag_l4_xdp, struct xdp_md)
+
+/* A drop after the SA matched: also charged to the paired flow. */
+static __always_inline int sa_drop(struct xdp_md *ctx, const struct pg_pkt *pk, __u32 verdict,
+				   const struct pg_src_key *src)
+{
+	flow_drop((void *)(long)ctx->data, (void *)(long)ctx->data_end, pk, verdict);
+	return xdp_verdict(ctx, verdict, src);
+}
+
+/*
+ * Global (noinline, non-static) functions are verified once on their own
+ * instead of once per path that reaches them, which keeps the program well
+ * inside the verifier's budget. Their pointer arguments may be NULL to the
+ * verifier, hence the checks.
+ */
+__attribute__((noinline)) int shim_verify(struct xdp_md *ctx, struct pg_pkt *pk,
+					  struct pg_src_key *src)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 	__u64 frame_len = data_end - data, seq, tag;
-	struct pg_shim *sh = data + (pk->shim_off & 0xff);
+	struct pg_tag_job job;
 	struct pg_sa_in *sa;
+	struct pg_shim *sh;
 	__u32 spi, verdict;
 
+	if (!pk || !src)
+		return XDP_DROP;
+	if (pk->l3_off != ETH_HLEN && pk->l3_off != ETH_HLEN + VLAN_HLEN)
+		return xdp_verdict(ctx, PG_V_MALFORMED, src);
+	sh = data + (pk->shim_off & 0xff);
 	if ((void *)(sh + 1) > data_end)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, src);
 	if (sh->ver_flags >> PG_VER_SHIFT != PG_SHIM_VERSION || sh->reserved)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, src);
 
 	spi = bpf_ntohl(sh->spi);
 	sa = bpf_map_lookup_elem(&pg_sa_in, &spi);
-	if (!sa || !addr_equal(&sa->peer, saddr, pk->family))
-		return xdp_verdict(ctx, PG_V_UNPAIRED);
+	if (!sa || !addr_equal(&sa->peer, src->saddr, pk->family))
+		return xdp_verdict(ctx, PG_V_UNPAIRED, src);
 
+	pk->proto = sh->next_proto;
 	seq = bpf_be64_to_cpu(sh->seq);
 	if (!seq)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, src);
 	verdict = replay_precheck(sa, seq);
 	if (verdict != PG_V_VERIFIED)
-		return xdp_verdict(ctx, verdict);
+		return sa_drop(ctx, pk, verdict, src);
 
 	/* the sealed (AEAD) variant is decoded by the userspace heavy path */
 	if (sh->ver_flags & PG_FLAG_SEALED || pk->l4_len > PG_MAX_L4_LEN)
-		return xdp_verdict(ctx, PG_V_UNVERIFIABLE);
-	pk->proto = sh->next_proto;
+		return xdp_verdict(ctx, PG_V_UNVERIFIABLE, src);
 	if (pk->l4_len < pg_l4_min_len(pk->proto) || pk->proto == PG_IPPROTO_SHIM)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, src);
 
-	if (pg_tag_calc(data, data_end, pk, sa->key, &tag))
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+	if (pg_tag_begin(data, data_end, pk, sa->key, &job) || pg_tag_l4_xdp(ctx, &job))
+		return xdp_verdict(ctx, PG_V_MALFORMED, src);
+	tag = pg_tag_end(&job);
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
 	sh = data + (pk->shim_off & 0xff);
 	if ((void *)(sh + 1) > data_end)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, src);
 	if (tag != *(__u64 *)sh->tag)
-		return xdp_verdict(ctx, PG_V_BAD_TAG);
+		return sa_drop(ctx, pk, PG_V_BAD_TAG, src);
 
 	verdict = replay_window_update(sa, seq);
 	if (verdict != PG_V_VERIFIED)
-		return xdp_verdict(ctx, verdict);
+		return sa_drop(ctx, pk, verdict, src);
 
 	count_sa(sa->slot, frame_len);
+	flow_record(data, data_end, pk, PG_DIR_IN, spi, frame_len);
 	if (shim_strip(ctx, pk))
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, src);
 	count(PG_V_VERIFIED, frame_len);
 	return XDP_PASS;
 }
@@ -494,84 +739,96 @@ static __always_inline int pmtu_pass(struct xdp_md *ctx, __u32 l3_off, __u32 l4_
 	return 1;
 }
 
-static __always_inline int unshimmed(struct xdp_md *ctx, __u8 family, __u8 proto,
-				     __u32 l3_off, __u32 l4_off, const void *saddr)
+__attribute__((noinline)) int unshimmed(struct xdp_md *ctx, __u32 l3_off, __u32 l4_off,
+					struct pg_src_key *src)
 {
 	void *data, *data_end;
-	__be16 port;
+	__u8 proto;
 
-	if ((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) {
-		if (pmtu_pass(ctx, l3_off, l4_off, family))
+	if (!src)
+		return XDP_DROP;
+	if (l3_off != ETH_HLEN && l3_off != ETH_HLEN + VLAN_HLEN)
+		return xdp_verdict(ctx, PG_V_MALFORMED, src);
+	l4_off &= 0x1ff;
+	proto = src->proto;
+
+	if ((proto == IPPROTO_ICMP && src->family == 4) ||
+	    (proto == IPPROTO_ICMPV6 && src->family == 6)) {
+		if (pmtu_pass(ctx, l3_off, l4_off, src->family))
 			return XDP_PASS;
 	}
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	if (l4_dport(data, data_end, l4_off, proto, &port))
-		return xdp_verdict(ctx, PG_V_MALFORMED);
-	if (allow_match(family, proto, port, saddr))
-		return xdp_verdict(ctx, PG_V_EXEMPT);
-	return xdp_verdict(ctx, PG_V_UNPAIRED);
+	if (l4_dport(data, data_end, l4_off, proto, &src->dport))
+		return xdp_verdict(ctx, PG_V_MALFORMED, src);
+	if (allow_match(src->family, proto, src->dport, src->saddr))
+		return xdp_verdict(ctx, PG_V_EXEMPT, src);
+	return xdp_verdict(ctx, PG_V_UNPAIRED, src);
 }
 
 static __always_inline int ingress_ipv4(struct xdp_md *ctx, __u32 l3_off)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	struct iphdr *ip = data + l3_off;
 	struct pg_pkt pk = { .family = 4, .l3_off = l3_off };
+	struct pg_src_key src = { .family = 4 };
+	struct iphdr *ip = data + l3_off;
 	__u32 ihl, tot_len;
-	__u8 saddr[16];
 
 	if ((void *)(ip + 1) > data_end)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, NULL);
+	__builtin_memcpy(src.saddr, &ip->saddr, 4);
+	src.proto = ip->protocol;
+
 	ihl = ip->ihl * 4;
 	tot_len = bpf_ntohs(ip->tot_len);
 	if (ip->version != 4 || ihl < sizeof(*ip) || tot_len < ihl ||
 	    data + l3_off + tot_len > data_end)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, &src);
 	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-		return xdp_verdict(ctx, PG_V_UNVERIFIABLE);
+		return xdp_verdict(ctx, PG_V_UNVERIFIABLE, &src);
 
-	__builtin_memcpy(saddr, &ip->saddr, 4);
 	pk.shim_off = l3_off + ihl;
 	if (ip->protocol != PG_IPPROTO_SHIM)
-		return unshimmed(ctx, 4, ip->protocol, l3_off, pk.shim_off, saddr);
+		return unshimmed(ctx, l3_off, pk.shim_off, &src);
 
 	if (tot_len < ihl + PG_SHIM_LEN)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, &src);
 	pk.l4_off = pk.shim_off + PG_SHIM_LEN;
 	pk.l4_len = tot_len - ihl - PG_SHIM_LEN;
-	return shim_verify(ctx, &pk, saddr);
+	return shim_verify(ctx, &pk, &src);
 }
 
 static __always_inline int ingress_ipv6(struct xdp_md *ctx, __u32 l3_off)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	struct ipv6hdr *ip6 = data + l3_off;
 	struct pg_pkt pk = { .family = 6, .l3_off = l3_off };
+	struct pg_src_key src = { .family = 6 };
+	struct ipv6hdr *ip6 = data + l3_off;
 	__u32 payload_len;
-	__u8 saddr[16];
 
 	if ((void *)(ip6 + 1) > data_end)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, NULL);
+	__builtin_memcpy(src.saddr, &ip6->saddr, 16);
+	src.proto = ip6->nexthdr;
+
 	payload_len = bpf_ntohs(ip6->payload_len);
 	if (ip6->version != 6 || (void *)(ip6 + 1) + payload_len > data_end)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, &src);
 	if (ip6->nexthdr == IPPROTO_FRAGMENT)
-		return xdp_verdict(ctx, PG_V_UNVERIFIABLE);
+		return xdp_verdict(ctx, PG_V_UNVERIFIABLE, &src);
 
-	__builtin_memcpy(saddr, &ip6->saddr, 16);
 	pk.shim_off = l3_off + sizeof(*ip6);
 	if (ip6->nexthdr != PG_IPPROTO_SHIM) {
 		if (is_ndisc(data, data_end, ip6, pk.shim_off))
-			return xdp_verdict(ctx, PG_V_EXEMPT);
-		return unshimmed(ctx, 6, ip6->nexthdr, l3_off, pk.shim_off, saddr);
+			return xdp_verdict(ctx, PG_V_EXEMPT, &src);
+		return unshimmed(ctx, l3_off, pk.shim_off, &src);
 	}
 
 	if (payload_len < PG_SHIM_LEN)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, &src);
 	pk.l4_off = pk.shim_off + PG_SHIM_LEN;
 	pk.l4_len = payload_len - PG_SHIM_LEN;
-	return shim_verify(ctx, &pk, saddr);
+	return shim_verify(ctx, &pk, &src);
 }
 
 SEC("xdp")
@@ -583,14 +840,14 @@ int pg_xdp_ingress(struct xdp_md *ctx)
 	__be16 proto;
 
 	if ((void *)(eth + 1) > data_end)
-		return xdp_verdict(ctx, PG_V_MALFORMED);
+		return xdp_verdict(ctx, PG_V_MALFORMED, NULL);
 	proto = eth->h_proto;
 
 	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
 		struct vlan_hdr *vh = (void *)(eth + 1);
 
 		if ((void *)(vh + 1) > data_end)
-			return xdp_verdict(ctx, PG_V_MALFORMED);
+			return xdp_verdict(ctx, PG_V_MALFORMED, NULL);
 		proto = vh->encap_proto;
 		l3_off += VLAN_HLEN;
 	}
@@ -600,12 +857,14 @@ int pg_xdp_ingress(struct xdp_md *ctx)
 	if (proto == bpf_htons(ETH_P_IPV6))
 		return ingress_ipv6(ctx, l3_off);
 	if (proto == bpf_htons(ETH_P_ARP))
-		return xdp_verdict(ctx, PG_V_EXEMPT);
+		return xdp_verdict(ctx, PG_V_EXEMPT, NULL);
 	/* other ethertypes (a second VLAN tag included) cannot come from a peer */
-	return xdp_verdict(ctx, PG_V_UNPAIRED);
+	return xdp_verdict(ctx, PG_V_UNPAIRED, NULL);
 }
 
 /* ---- egress ---- */
+
+PG_DEFINE_TAG_L4(pg_tag_l4_skb, struct __sk_buff)
 
 static __always_inline int tc_drop(struct __sk_buff *skb, __u32 verdict)
 {
@@ -684,15 +943,17 @@ static __always_inline int tag_store(struct __sk_buff *skb, struct pg_pkt *pk,
 				     const struct pg_sa_out *sa)
 {
 	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct pg_tag_job job;
 	struct pg_shim *sh;
-	__u64 tag;
 
-	if (pg_tag_calc(data, data_end, pk, sa->key, &tag))
+	if (pg_tag_begin(data, data_end, pk, sa->key, &job) || pg_tag_l4_skb(skb, &job))
 		return -1;
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
 	sh = data + (pk->shim_off & 0xff);
 	if ((void *)(sh + 1) > data_end)
 		return -1;
-	*(__u64 *)sh->tag = tag;
+	*(__u64 *)sh->tag = pg_tag_end(&job);
 	return 0;
 }
 
@@ -779,5 +1040,7 @@ int pg_tc_tagger(struct __sk_buff *skb)
 
 	count(PG_V_TAGGED, skb->len);
 	count_sa(sa->slot, skb->len);
+	flow_record((void *)(long)skb->data, (void *)(long)skb->data_end, &pk, PG_DIR_OUT,
+		    sa->spi, skb->len);
 	return bpf_redirect_neigh(cfg->egress_ifindex, NULL, 0, 0);
 }

@@ -17,6 +17,9 @@
 #error "pairgate's BPF SipHash assumes a little-endian target"
 #endif
 
+/* Largest offset of hashed packet data: Ethernet, VLAN, IPv4 with options, shim. */
+#define PG_MAX_HASH_OFF 255
+
 struct siphash_state {
 	__u64 v0, v1, v2, v3;
 };
@@ -72,8 +75,8 @@ static __always_inline __u64 sip_final(struct siphash_state *s, __u64 last)
 /*
  * Absorbs len bytes of packet data starting at off, in whole words, and
  * returns the final word (tail bytes plus total message length msg_len).
- * The word at index skip_word is ANDed with skip_mask first (the L4
- * checksum is not covered). Returns 0 with *last set, -1 if the packet is
+ * The word at index skip_word (0, 1 or 2; anything else masks nothing) is
+ * ANDed with skip_mask first: the L4 checksum is not covered. Returns 0 with *last set, -1 if the packet is
  * shorter than off + len or len is past the bound.
  */
 static __always_inline int sip_absorb_pkt(struct siphash_state *s, void *data,
@@ -85,11 +88,17 @@ static __always_inline int sip_absorb_pkt(struct siphash_state *s, void *data,
 	__u64 b = msg_len << 56, t = 0;
 	__u8 *p;
 
-	if (len > PG_MAX_L4_LEN || off > 0xffff)
+	/* small bounds keep every pointer below the verifier's packet offset limit */
+	if (len > PG_MAX_L4_LEN || off > PG_MAX_HASH_OFF)
 		return -1;
 
+	/*
+	 * The word to mask is one of the first three (TCP's checksum is at
+	 * offset 16), so only they are compared with skip_word: a compare in
+	 * the long loop would fork the verifier's walk at every word.
+	 */
 	p = data + off;
-	for (i = 0; i < PG_MAX_L4_LEN / 8; i++) {
+	for (i = 0; i < 3; i++) {
 		__u64 m;
 
 		if (i >= words)
@@ -102,6 +111,15 @@ static __always_inline int sip_absorb_pkt(struct siphash_state *s, void *data,
 		if (i == skip_word)
 			m &= skip_mask;
 		sip_absorb(s, m);
+		p += 8;
+	}
+	for (i = 3; i < PG_MAX_L4_LEN / 8; i++) {
+		if (i >= words)
+			break;
+		asm volatile("" : "+r"(p));
+		if ((void *)(p + 8) > data_end)
+			return -1;
+		sip_absorb(s, *(__u64 *)p);
 		p += 8;
 	}
 

@@ -69,18 +69,28 @@ static __always_inline __u64 pg_pseudo_tail(__u32 l4_len, __u8 proto)
 }
 
 /*
- * Returns 0 and the tag as the little-endian u64 SipHash output, or -1 if the
- * packet is shorter than the headers claim.
+ * The hash of the L4 segment is the long loop; it runs in a global function
+ * (PG_DEFINE_TAG_L4) so the verifier checks it once, not once per path that
+ * leads to it. The job carries the state across the call.
  */
-static __always_inline int pg_tag_calc(void *data, void *data_end,
-				       const struct pg_pkt *pk, const __u64 *key,
-				       __u64 *tag)
-{
+struct pg_tag_job {
 	struct siphash_state s;
-	__u64 mask, last, *w;
-	__u32 skip, prefix;
+	__u64 skip_mask;
+	__u64 last;
+	__u32 off;
+	__u32 len;
+	__u32 skip_word;
+	__u32 msg_len;
+};
 
-	sip_init(&s, key[0], key[1]);
+/* Absorbs the pseudo-header and the shim, and sets up the L4 part of job. */
+static __always_inline int pg_tag_begin(void *data, void *data_end, const struct pg_pkt *pk,
+					const __u64 *key, struct pg_tag_job *job)
+{
+	__u32 prefix;
+	__u64 *w;
+
+	sip_init(&job->s, key[0], key[1]);
 
 	if (pk->family == 4) {
 		struct iphdr *ip = data + (pk->l3_off & 0xff);
@@ -88,7 +98,7 @@ static __always_inline int pg_tag_calc(void *data, void *data_end,
 		if ((void *)(ip + 1) > data_end)
 			return -1;
 		w = (__u64 *)&ip->saddr;	/* saddr and daddr, adjacent */
-		sip_absorb(&s, w[0]);
+		sip_absorb(&job->s, w[0]);
 		prefix = PG_PSEUDO4_LEN;
 	} else {
 		struct ipv6hdr *ip6 = data + (pk->l3_off & 0xff);
@@ -96,26 +106,62 @@ static __always_inline int pg_tag_calc(void *data, void *data_end,
 		if ((void *)(ip6 + 1) > data_end)
 			return -1;
 		w = (__u64 *)&ip6->saddr;
-		sip_absorb(&s, w[0]);
-		sip_absorb(&s, w[1]);
-		sip_absorb(&s, w[2]);
-		sip_absorb(&s, w[3]);
+		sip_absorb(&job->s, w[0]);
+		sip_absorb(&job->s, w[1]);
+		sip_absorb(&job->s, w[2]);
+		sip_absorb(&job->s, w[3]);
 		prefix = PG_PSEUDO6_LEN;
 	}
-	sip_absorb(&s, pg_pseudo_tail(pk->l4_len, pk->proto));
+	sip_absorb(&job->s, pg_pseudo_tail(pk->l4_len, pk->proto));
 
 	w = data + (pk->shim_off & 0xff);
 	if ((void *)(w + 2) > data_end)
 		return -1;
-	sip_absorb(&s, w[0]);
-	sip_absorb(&s, w[1]);
+	sip_absorb(&job->s, w[0]);
+	sip_absorb(&job->s, w[1]);
 
-	pg_csum_skip(pk->proto, &skip, &mask);
-	if (sip_absorb_pkt(&s, data, data_end, pk->l4_off, pk->l4_len, skip, mask,
-			   prefix + PG_SHIM_TAGGED_LEN + pk->l4_len, &last))
+	pg_csum_skip(pk->proto, &job->skip_word, &job->skip_mask);
+	job->off = pk->l4_off;
+	job->len = pk->l4_len;
+	job->msg_len = prefix + PG_SHIM_TAGGED_LEN + pk->l4_len;
+	return 0;
+}
+
+#define PG_DEFINE_TAG_L4(name, ctx_type)					\
+__attribute__((noinline)) int name(ctx_type *ctx, struct pg_tag_job *job)	\
+{										\
+	void *data = (void *)(long)ctx->data;					\
+	void *data_end = (void *)(long)ctx->data_end;				\
+										\
+	if (!job)								\
+		return -1;							\
+	return sip_absorb_pkt(&job->s, data, data_end, job->off, job->len,	\
+			      job->skip_word, job->skip_mask, job->msg_len,	\
+			      &job->last);					\
+}
+
+static __always_inline __u64 pg_tag_end(struct pg_tag_job *job)
+{
+	return sip_final(&job->s, job->last);
+}
+
+/*
+ * All in one, inlined: for programs with a single path to the hash. Returns
+ * 0 and the tag as the little-endian u64 SipHash output, or -1 if the packet
+ * is shorter than the headers claim.
+ */
+static __always_inline int pg_tag_calc(void *data, void *data_end,
+				       const struct pg_pkt *pk, const __u64 *key,
+				       __u64 *tag)
+{
+	struct pg_tag_job job;
+
+	if (pg_tag_begin(data, data_end, pk, key, &job))
 		return -1;
-
-	*tag = sip_final(&s, last);
+	if (sip_absorb_pkt(&job.s, data, data_end, job.off, job.len, job.skip_word,
+			   job.skip_mask, job.msg_len, &job.last))
+		return -1;
+	*tag = pg_tag_end(&job);
 	return 0;
 }
 

@@ -141,6 +141,75 @@ struct pg_config {
 	__u32 tagger_ifindex;	/* helper veth end whose TC ingress tags */
 	__s32 saved_rp_filter;	/* IPv4 rp_filter before attach, -1 if untouched */
 	__u32 xdp_mode;		/* enum xdp_attach_mode used */
+	/*
+	 * Drop sampling into pg_drop_rb runs while the clock is before this
+	 * (CLOCK_MONOTONIC ns); `pairgate drops` keeps pushing it forward, so
+	 * sampling stops by itself when the reader goes away.
+	 */
+	__u64 drop_sample_until_ns;
+	__u32 drop_sample_per_sec;	/* per CPU; 0 means PG_DROP_SAMPLE_DEFAULT */
+	__u32 drop_reason_mask;		/* bit per enum pg_verdict; 0 means all drops */
+};
+
+/* ---- observability ---- */
+
+#define PG_MAX_FLOWS		16384
+#define PG_MAX_UNPAIRED_SRC	4096
+
+#define PG_DIR_IN		0
+#define PG_DIR_OUT		1
+
+/* A flow of paired traffic: the inner 5-tuple as the application sees it. */
+struct pg_flow_key {
+	__u8 family;
+	__u8 proto;
+	__u8 dir;		/* PG_DIR_IN: saddr is the peer */
+	__u8 pad;
+	__be16 sport;
+	__be16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/* Per-CPU values; readers sum counters and take the extremes of the times. */
+struct pg_flow {
+	__u64 packets;
+	__u64 bytes;
+	__u64 first_ns;		/* bpf_ktime_get_ns() */
+	__u64 last_ns;
+	__u32 spi;
+	__u32 drops[PG_V_MAX];	/* bad_tag, replay, too_old... on this flow */
+};
+
+/* The unpaired sources being dropped, by source, protocol and port. */
+struct pg_src_key {
+	__u8 family;
+	__u8 proto;
+	__be16 dport;
+	__u8 saddr[16];
+};
+
+struct pg_src {
+	__u64 packets;
+	__u64 bytes;
+	__u64 first_ns;
+	__u64 last_ns;
+	__u32 reason;		/* the last drop verdict */
+	__u32 pad;
+};
+
+#define PG_DROP_SNAPLEN		128
+#define PG_DROP_SAMPLE_DEFAULT	1000	/* samples per second per CPU */
+#define PG_DROP_RB_SIZE		(1 << 20)
+
+/* One sampled drop in pg_drop_rb. */
+struct pg_drop_event {
+	__u64 ts_ns;
+	__u32 reason;
+	__u32 pkt_len;		/* the frame's full length */
+	__u32 cap_len;		/* bytes in data */
+	__u32 pad;
+	__u8 data[PG_DROP_SNAPLEN];
 };
 
 #endif /* PAIRGATE_H */

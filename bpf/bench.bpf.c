@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Baselines for tests/bench: the cheapest programs pairgate can be compared
+ * with. None of them is attached in production.
+ *
+ *   bench_xdp_pass     XDP_PASS, the bare-XDP case of the iperf3 bench
+ *                      (first in the file, so `ip link ... sec xdp` finds it)
+ *   bench_xdp_drop     XDP_DROP, the floor of BPF_PROG_TEST_RUN
+ *   bench_xdp_allow    Eth + IPv4 parse, one hash lookup on the source
+ *                      address, drop on a miss: the simplest allowlist
+ *   bench_xdp_siphash  Eth + IPv4 parse and SipHash-2-4 over the bytes
+ *                      pairgate tags (pseudo-header, shim bytes 0..15, L4
+ *                      segment) through pg_tag_calc() and sip_absorb_pkt(),
+ *                      the code pairgate runs, then XDP_PASS: no SA lookup,
+ *                      no replay window, no strip
+ *   bench_xdp_siphash_lean  the same with a leaner absorb loop (an experiment
+ *                      for bpf/siphash.h, see sip_absorb_pkt_lean())
+ *   bench_xdp_strip, bench_xdp_strip_direct  only the shim removal, through
+ *                      the load/store helpers or direct packet access
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "pairgate.h"
+#include "tag.h"
+
+/* allowed IPv4 source addresses, network byte order */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PG_MAX_ALLOW);
+	__type(key, __be32);
+	__type(value, __u32);
+} bench_allow SEC(".maps");
+
+/* SipHash key of bench_xdp_siphash, set by the loader */
+__u64 bench_key[2];
+/* last hash computed, so the compiler cannot drop the work */
+__u64 bench_sink;
+/* packets whose hash equalled the shim's tag (a correctness cross-check) */
+__u64 bench_tag_match;
+__u64 bench_tag_match_lean;
+
+SEC("xdp")
+int bench_xdp_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int bench_xdp_drop(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int bench_xdp_allow(struct xdp_md *ctx)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *data = (void *)(long)ctx->data;
+	struct ethhdr *eth = data;
+	struct iphdr *iph;
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+
+	iph = (void *)(eth + 1);
+	if ((void *)(iph + 1) > data_end)
+		return XDP_DROP;
+
+	if (!bpf_map_lookup_elem(&bench_allow, &iph->saddr))
+		return XDP_DROP;
+	return XDP_PASS;
+}
+
+/*
+ * An experiment, not pairgate's code: sip_absorb_pkt() with the checksum
+ * word taken out of the loop (it is always within the first three words) and
+ * nothing in the loop but the load, its bounds check and the two rounds, so
+ * that clang can keep the SipHash state in registers. Same message, same tag.
+ */
+static __always_inline int sip_absorb_pkt_lean(struct siphash_state *s, void *data,
+					       void *data_end, __u32 off, __u32 len,
+					       __u32 skip_word, __u64 skip_mask,
+					       __u64 msg_len, __u64 *last)
+{
+	__u64 words = len / 8, tail = len & 7, i, b = msg_len << 56;
+	__u8 *p = data + (off & 0xffff);
+
+	if (len > PG_MAX_L4_LEN)
+		return -1;
+
+	for (i = 0; i < 3 && i < words; i++) {
+		__u64 m;
+
+		if ((void *)(p + 8) > data_end)
+			return -1;
+		m = *(__u64 *)p;
+		sip_absorb(s, i == skip_word ? m & skip_mask : m);
+		p += 8;
+	}
+	for (; i < PG_MAX_L4_LEN / 8; i++) {
+		if (i >= words)
+			break;
+		if ((void *)(p + 8) > data_end)
+			return -1;
+		sip_absorb(s, *(__u64 *)p);
+		p += 8;
+	}
+
+	for (i = 0; i < 7; i++) {
+		if (i >= tail)
+			break;
+		if ((void *)(p + i + 1) > data_end)
+			return -1;
+		b |= (__u64)p[i] << (8 * i);
+	}
+	*last = b;
+	return 0;
+}
+
+/* pg_tag_calc() for IPv4 with sip_absorb_pkt_lean() */
+static __always_inline int tag_calc_lean(void *data, void *data_end, const struct pg_pkt *pk,
+					 const __u64 *key, __u64 *tag)
+{
+	struct iphdr *ip = data + (pk->l3_off & 0xff);
+	struct siphash_state s;
+	__u64 mask, last, *w;
+	__u32 skip;
+
+	if ((void *)(ip + 1) > data_end)
+		return -1;
+	sip_init(&s, key[0], key[1]);
+	sip_absorb(&s, *(__u64 *)&ip->saddr);
+	sip_absorb(&s, pg_pseudo_tail(pk->l4_len, pk->proto));
+	w = data + (pk->shim_off & 0xff);
+	if ((void *)(w + 2) > data_end)
+		return -1;
+	sip_absorb(&s, w[0]);
+	sip_absorb(&s, w[1]);
+	pg_csum_skip(pk->proto, &skip, &mask);
+	if (sip_absorb_pkt_lean(&s, data, data_end, pk->l4_off, pk->l4_len, skip, mask,
+				PG_PSEUDO4_LEN + PG_SHIM_TAGGED_LEN + pk->l4_len, &last))
+		return -1;
+	*tag = sip_final(&s, last);
+	return 0;
+}
+
+static __always_inline int siphash_prog(struct xdp_md *ctx, int lean)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *data = (void *)(long)ctx->data;
+	struct ethhdr *eth = data;
+	struct pg_pkt pk = {};
+	struct pg_shim *shim;
+	struct iphdr *iph;
+	__u32 ihl, tot_len;
+	__u64 tag;
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	iph = (void *)(eth + 1);
+	if ((void *)(iph + 1) > data_end)
+		return XDP_DROP;
+	ihl = iph->ihl * 4;
+	tot_len = bpf_ntohs(iph->tot_len);
+	if (iph->protocol != PG_IPPROTO_SHIM || ihl < sizeof(*iph) ||
+	    tot_len < ihl + PG_SHIM_LEN)
+		return XDP_PASS;
+	shim = (void *)iph + ihl;
+	if ((void *)(shim + 1) > data_end)
+		return XDP_DROP;
+
+	pk.family = 4;
+	pk.proto = shim->next_proto;
+	pk.l3_off = sizeof(*eth);
+	pk.shim_off = sizeof(*eth) + ihl;
+	pk.l4_off = pk.shim_off + PG_SHIM_LEN;
+	pk.l4_len = tot_len - ihl - PG_SHIM_LEN;
+	if (lean ? tag_calc_lean(data, data_end, &pk, bench_key, &tag) :
+		   pg_tag_calc(data, data_end, &pk, bench_key, &tag))
+		return XDP_DROP;
+
+	bench_sink = tag;
+	if (tag == *(__u64 *)shim->tag)
+		__sync_fetch_and_add(lean ? &bench_tag_match_lean : &bench_tag_match, 1);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int bench_xdp_siphash(struct xdp_md *ctx)
+{
+	return siphash_prog(ctx, 0);
+}
+
+SEC("xdp")
+int bench_xdp_siphash_lean(struct xdp_md *ctx)
+{
+	return siphash_prog(ctx, 1);
+}
+
+/*
+ * Another experiment: only the shim removal pairgate does on a verified
+ * frame (copy Ethernet + IPv4 header out, move the head by 24, copy back),
+ * to see what the strip costs on its own.
+ */
+SEC("xdp")
+int bench_xdp_strip(struct xdp_md *ctx)
+{
+	__u8 hdr[ETH_HLEN + sizeof(struct iphdr)];
+
+	if (bpf_xdp_load_bytes(ctx, 0, hdr, sizeof(hdr)))
+		return XDP_DROP;
+	if (bpf_xdp_adjust_head(ctx, PG_SHIM_LEN))
+		return XDP_DROP;
+	if (bpf_xdp_store_bytes(ctx, 0, hdr, sizeof(hdr)))
+		return XDP_DROP;
+	return XDP_PASS;
+}
+
+/* The same strip done with direct packet access and a 34-byte move. */
+SEC("xdp")
+int bench_xdp_strip_direct(struct xdp_md *ctx)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *data = (void *)(long)ctx->data;
+	__u8 *p = data;
+
+	if ((void *)(p + ETH_HLEN + sizeof(struct iphdr) + PG_SHIM_LEN) > data_end)
+		return XDP_DROP;
+	__builtin_memmove(p + PG_SHIM_LEN, p, ETH_HLEN + sizeof(struct iphdr));
+	if (bpf_xdp_adjust_head(ctx, PG_SHIM_LEN))
+		return XDP_DROP;
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
