@@ -97,6 +97,21 @@ struct {
 	__type(value, struct drop_budget);
 } pg_drop_budget SEC(".maps");
 
+/* Handshake admission: GCRA per source (theoretical arrival time, ns). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PG_MAX_HS_SOURCES);
+	__type(key, struct pg_addr);
+	__type(value, __u64);
+} pg_hs_limit SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct drop_budget);
+} pg_hs_budget SEC(".maps");
+
 /* Per-CPU scratch space for moving headers: the stack is too small for it. */
 #define PG_SCRATCH_LEN	128
 
@@ -316,6 +331,12 @@ out:
 	return verdict;
 }
 
+/* SAs from the daemon expire, so a dead daemon's peers fade out: fail closed. */
+static __always_inline int sa_expired(__u64 expires_ns)
+{
+	return expires_ns && bpf_ktime_get_coarse_ns() > expires_ns;
+}
+
 static __always_inline int addr_equal(const struct pg_addr *a, const void *addr, __u8 family)
 {
 	const __u32 *x = (const __u32 *)a->addr, *y = addr;
@@ -485,7 +506,7 @@ __attribute__((noinline)) int shim_verify(struct xdp_md *ctx, struct pg_pkt *pk,
 
 	spi = bpf_ntohl(sh->spi);
 	sa = bpf_map_lookup_elem(&pg_sa_in, &spi);
-	if (!sa || !addr_equal(&sa->peer, src->saddr, pk->family))
+	if (!sa || !addr_equal(&sa->peer, src->saddr, pk->family) || sa_expired(sa->expires_ns))
 		return xdp_verdict(ctx, PG_V_UNPAIRED, src);
 
 	pk->proto = sh->next_proto;
@@ -523,6 +544,51 @@ __attribute__((noinline)) int shim_verify(struct xdp_md *ctx, struct pg_pkt *pk,
 		return xdp_verdict(ctx, PG_V_MALFORMED, src);
 	count(PG_V_VERIFIED, frame_len);
 	return XDP_PASS;
+}
+
+/*
+ * A handshake to the daemon's port: admitted within a per-source rate (GCRA,
+ * so a burst is allowed but not a stream) and a per-CPU total, so a spoofed
+ * flood reaches the daemon at a bounded rate whatever its sources.
+ */
+static __always_inline int hs_admit(const struct pg_src_key *src)
+{
+	struct pg_config *cfg = config_get();
+	struct pg_addr who = { .family = src->family };
+	__u64 now, interval, tat, *state;
+	struct drop_budget *b;
+	__u32 zero = 0, rate;
+
+	if (!cfg || !cfg->hs_port || src->dport != cfg->hs_port)
+		return 0;
+	now = bpf_ktime_get_ns();
+
+	b = bpf_map_lookup_elem(&pg_hs_budget, &zero);
+	if (!b)
+		return 0;
+	if (now - b->window_ns >= 1000000000ULL) {
+		b->window_ns = now;
+		b->used = 0;
+	}
+	if (b->used >= (cfg->hs_total_per_sec ?: PG_HS_TOTAL_DEFAULT))
+		return 0;
+
+	rate = cfg->hs_per_sec ?: PG_HS_RATE_DEFAULT;
+	interval = 1000000000ULL / rate;
+	__builtin_memcpy(who.addr, src->saddr, 16);
+	state = bpf_map_lookup_elem(&pg_hs_limit, &who);
+	tat = state ? *state : 0;
+	if (tat < now)
+		tat = now;
+	if (tat - now > (cfg->hs_burst ?: PG_HS_BURST_DEFAULT) * interval)
+		return 0;
+	tat += interval;
+	if (state)
+		*state = tat;
+	else
+		bpf_map_update_elem(&pg_hs_limit, &who, &tat, BPF_ANY);
+	b->used++;
+	return 1;
 }
 
 /* Exemption lookup: exact port first, then the any-port rule. */
@@ -761,6 +827,8 @@ __attribute__((noinline)) int unshimmed(struct xdp_md *ctx, __u32 l3_off, __u32 
 	data_end = (void *)(long)ctx->data_end;
 	if (l4_dport(data, data_end, l4_off, proto, &src->dport))
 		return xdp_verdict(ctx, PG_V_MALFORMED, src);
+	if (proto == IPPROTO_UDP && hs_admit(src))
+		return xdp_verdict(ctx, PG_V_EXEMPT, src);
 	if (allow_match(src->family, proto, src->dport, src->saddr))
 		return xdp_verdict(ctx, PG_V_EXEMPT, src);
 	return xdp_verdict(ctx, PG_V_UNPAIRED, src);
@@ -957,6 +1025,20 @@ static __always_inline int tag_store(struct __sk_buff *skb, struct pg_pkt *pk,
 	return 0;
 }
 
+/* The daemon's own handshakes go out bare: the peer may have lost its SAs. */
+static __always_inline int hs_outbound(struct __sk_buff *skb, const struct pg_pkt *pk,
+				       const struct pg_config *cfg)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	__be16 *ports = data + (pk->shim_off & 0xff);
+
+	if (!cfg->hs_port || pk->proto != IPPROTO_UDP)
+		return 0;
+	if ((void *)(ports + 2) > data_end)
+		return 0;
+	return ports[0] == cfg->hs_port;
+}
+
 /* Fills pk and dst for a plain IP packet at ETH_HLEN; returns 0, or 1 to ignore it. */
 static __always_inline int egress_parse(struct __sk_buff *skb, struct pg_pkt *pk,
 					struct pg_addr *dst)
@@ -1029,8 +1111,12 @@ int pg_tc_tagger(struct __sk_buff *skb)
 
 	cfg = config_get();
 	sa = bpf_map_lookup_elem(&pg_sa_out, &dst);
-	if (!cfg || !sa || pk.l4_len > PG_MAX_L4_LEN || pk.l4_len < pg_l4_min_len(pk.proto) ||
-	    pk.proto == PG_IPPROTO_SHIM)
+	if (!cfg)
+		return tc_drop(skb, PG_V_UNTAGGABLE);
+	if (hs_outbound(skb, &pk, cfg))
+		return bpf_redirect_neigh(cfg->egress_ifindex, NULL, 0, 0);
+	if (!sa || sa_expired(sa->expires_ns) || pk.l4_len > PG_MAX_L4_LEN ||
+	    pk.l4_len < pg_l4_min_len(pk.proto) || pk.proto == PG_IPPROTO_SHIM)
 		return tc_drop(skb, PG_V_UNTAGGABLE);
 
 	seq = __sync_fetch_and_add(&sa->seq, 1) + 1;

@@ -95,6 +95,7 @@ struct pg_addr {
  */
 struct pg_sa_in {
 	__u64 key[2];			/* SipHash k0, k1 (little-endian key halves) */
+	__u64 expires_ns;		/* CLOCK_MONOTONIC; 0 = never (manual SAs) */
 	struct pg_addr peer;		/* only this source may use the SPI */
 	__u32 slot;			/* index into the per-SA counters */
 	__u32 pad;
@@ -107,6 +108,7 @@ struct pg_sa_in {
 /* Outbound SA, keyed by destination address. */
 struct pg_sa_out {
 	__u64 key[2];
+	__u64 expires_ns;	/* CLOCK_MONOTONIC; 0 = never; expired = untaggable */
 	__u32 spi;		/* host byte order */
 	__u32 slot;		/* PG_MAX_SA + n in the per-SA counters */
 	__u64 seq;		/* last sequence number used; bumped atomically */
@@ -149,7 +151,23 @@ struct pg_config {
 	__u64 drop_sample_until_ns;
 	__u32 drop_sample_per_sec;	/* per CPU; 0 means PG_DROP_SAMPLE_DEFAULT */
 	__u32 drop_reason_mask;		/* bit per enum pg_verdict; 0 means all drops */
+	/*
+	 * The pairing daemon's UDP port (network order, 0 = none): handshakes
+	 * to it pass untagged, rate-limited per source and in total, and the
+	 * daemon's own handshakes leave untagged, so a peer that lost its SAs
+	 * can still be reached.
+	 */
+	__be16 hs_port;
+	__u16 hs_burst;			/* per source; 0 means PG_HS_BURST_DEFAULT */
+	__u32 hs_per_sec;		/* per source; 0 means PG_HS_RATE_DEFAULT */
+	__u32 hs_total_per_sec;		/* per CPU; 0 means PG_HS_TOTAL_DEFAULT */
+	__u32 pad;
 };
+
+#define PG_HS_RATE_DEFAULT	10
+#define PG_HS_BURST_DEFAULT	20
+#define PG_HS_TOTAL_DEFAULT	5000
+#define PG_MAX_HS_SOURCES	8192
 
 /* ---- observability ---- */
 

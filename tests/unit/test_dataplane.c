@@ -7,6 +7,7 @@
 #include <linux/pkt_cls.h>
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 #include <sodium.h>
 
 #include "pairgate.h"
@@ -796,6 +797,165 @@ static void test_tagger(void)
 		 "tc_fragment_untaggable", "ret %d err %d", r.ret, r.err);
 }
 
+/* ---- SA expiry, handshake admission ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void test_expiry(void)
+{
+	struct pg_sa_in sa = { .slot = 0 };
+	uint32_t spi = SPI_IN;
+	int moved, ret;
+
+	memcpy(sa.key, key_in, 16);
+	addr_fill(&sa.peer, PEER4);
+	sa.expires_ns = mono_ns() + 60ULL * 1000000000ULL;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.pg_sa_in), &spi, &sa, BPF_ANY);
+	ret = send_seq(4, 1, &moved);
+	tl_check(ret == XDP_PASS && moved == PG_V_VERIFIED, "sa_not_yet_expired_verifies",
+		 "ret %d verdict %d", ret, moved);
+
+	sa.expires_ns = mono_ns() - 1000000000ULL;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.pg_sa_in), &spi, &sa, BPF_ANY);
+	ret = send_seq(4, 2, &moved);
+	tl_check(ret == XDP_DROP && moved == PG_V_UNPAIRED, "sa_expired_fails_closed",
+		 "ret %d verdict %d", ret, moved);
+	sa_in_reset(PEER4);
+}
+
+static void hs_config(uint16_t port, uint16_t burst, uint32_t rate)
+{
+	struct pg_config cfg = { .egress_ifindex = 1, .saved_rp_filter = -1,
+				 .hs_port = htons(port), .hs_burst = burst, .hs_per_sec = rate };
+	uint32_t zero = 0;
+
+	bpf_map_update_elem(bpf_map__fd(skel->maps.pg_config), &zero, &cfg, BPF_ANY);
+}
+
+static void test_handshake_admission(void)
+{
+	int admitted = 0, dropped = 0, i, ret;
+	struct tl_pkt p;
+	struct tl_run r;
+
+	/* burst 5 at 1 per second: a quick run of 20 gets 5 or 6 through */
+	hs_config(51820, 5, 1);
+	tl_build(&p, 4, IPPROTO_UDP, 148, "198.18.0.50", SELF4, 0, 0);
+	set_dport(&p, 20, 51820);
+	for (i = 0; i < 20; i++) {
+		ret = xdp_run(&p, &r);
+		if (ret == XDP_PASS)
+			admitted++;
+		else
+			dropped++;
+	}
+	tl_check(admitted >= 5 && admitted <= 7 && admitted + dropped == 20,
+		 "handshake_port_rate_limited_per_source", "%d admitted, %d dropped", admitted,
+		 dropped);
+
+	tl_build(&p, 4, IPPROTO_UDP, 148, "198.18.0.51", SELF4, 0, 0);
+	set_dport(&p, 20, 51820);
+	ret = xdp_run(&p, &r);
+	tl_check(ret == XDP_PASS, "handshake_other_source_has_own_budget", "ret %d", ret);
+
+	set_dport(&p, 20, 51821);
+	ret = xdp_run(&p, &r);
+	tl_check(ret == XDP_DROP, "handshake_other_port_dropped", "ret %d", ret);
+
+	/* the daemon's own handshakes leave bare, even to a paired peer */
+	sa_out_set(PEER4);
+	tl_build(&p, 4, IPPROTO_UDP, 148, SELF4, PEER4, 0, 0);
+	p.buf[p.l3_off + 20] = 51820 >> 8;
+	p.buf[p.l3_off + 21] = 51820 & 0xff;
+	tl_prog_run(tc_fd, p.buf, p.len, &r);
+	tl_check(!r.err && r.ret == TC_ACT_REDIRECT && r.out_len == p.len &&
+		 !memcmp(r.out, p.buf, p.len), "handshake_from_daemon_port_sent_bare",
+		 "ret %d len %u", r.ret, r.out_len);
+	config_set(0);
+}
+
+/* ---- flows, unpaired sources, drop samples ---- */
+
+static int sample_count;
+static uint32_t sample_reason;
+
+static int on_sample(void *ctx, void *data, size_t len)
+{
+	const struct pg_drop_event *ev = data;
+
+	if (len >= sizeof(*ev)) {
+		sample_count++;
+		sample_reason = ev->reason;
+	}
+	return 0;
+}
+
+static void test_observability(void)
+{
+	struct pg_flow vals[ncpus];
+	struct pg_src svals[ncpus];
+	struct pg_flow_key fk = { .family = 4, .proto = IPPROTO_UDP, .dir = PG_DIR_IN };
+	struct pg_src_key sk = { .family = 4, .proto = IPPROTO_TCP, .dport = htons(8080) };
+	struct pg_config cfg = { .egress_ifindex = 1, .saved_rp_filter = -1 };
+	struct ring_buffer *rb;
+	uint64_t pkts = 0;
+	struct tl_pkt p;
+	struct tl_run r;
+	uint32_t zero = 0;
+	int i, moved;
+
+	/* earlier cases used the same 5-tuple: start it afresh */
+	inet_pton(AF_INET, PEER4, fk.saddr);
+	inet_pton(AF_INET, SELF4, fk.daddr);
+	fk.sport = htons(40001);
+	fk.dport = htons(53);
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.pg_flows), &fk);
+	sa_in_reset(PEER4);
+	for (i = 1; i <= 3; i++)
+		send_seq(4, i, &moved);
+	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pg_flows), &fk, vals))
+		for (i = 0; i < ncpus; i++)
+			pkts += vals[i].packets;
+	tl_check(pkts == 3, "flow_counts_verified_packets", "flow has %llu packets",
+		 (unsigned long long)pkts);
+
+	tl_build(&p, 4, IPPROTO_TCP, 10, "198.18.7.7", SELF4, 0, 0);
+	for (i = 0; i < 4; i++)
+		xdp_run(&p, &r);
+	inet_pton(AF_INET, "198.18.7.7", sk.saddr);
+	pkts = 0;
+	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pg_srcs), &sk, svals))
+		for (i = 0; i < ncpus; i++)
+			pkts += svals[i].packets;
+	tl_check(pkts == 4, "unpaired_source_counted", "source has %llu packets",
+		 (unsigned long long)pkts);
+
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.pg_drop_rb), on_sample, NULL, NULL);
+	ring_buffer__consume(rb);
+	sample_count = 0;
+	xdp_run(&p, &r);
+	ring_buffer__consume(rb);
+	tl_check(sample_count == 0, "no_drop_samples_unless_asked", "%d samples", sample_count);
+
+	cfg.drop_sample_until_ns = mono_ns() + 10ULL * 1000000000ULL;
+	cfg.drop_sample_per_sec = 3;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.pg_config), &zero, &cfg, BPF_ANY);
+	for (i = 0; i < 10; i++)
+		xdp_run(&p, &r);
+	ring_buffer__consume(rb);
+	tl_check(sample_count == 3 && sample_reason == PG_V_UNPAIRED,
+		 "drop_samples_within_budget_with_reason", "%d samples, reason %u", sample_count,
+		 sample_reason);
+	ring_buffer__free(rb);
+	config_set(0);
+}
+
 int main(void)
 {
 	libbpf_set_print(tl_silent_print);
@@ -830,6 +990,9 @@ int main(void)
 	test_malformed();
 	test_exemptions();
 	test_tagger();
+	test_expiry();
+	test_handshake_admission();
+	test_observability();
 
 	pairgate_bpf__destroy(skel);
 	return tl_exit();
