@@ -37,11 +37,13 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test bench demo install uninstall clean
+.PHONY: all deps test bench fuzz demo install uninstall clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: deps $(OUT)/pairgate $(UNIT_BINS) $(BENCH_BINS)
+DAEMON := $(if $(wildcard userspace/pairgated.c),$(OUT)/pairgated)
+
+all: deps $(OUT)/pairgate $(DAEMON) $(UNIT_BINS) $(BENCH_BINS)
 
 # Installs whatever Debian packages are missing (needs root); a no-op when all
 # are present, so plain `make` works for an unprivileged user on a set-up box.
@@ -70,6 +72,10 @@ $(OUT)/pairgate: userspace/pairgate.c $(OUT)/libpg.a $(BPF_SKELS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libpg.a $(LDLIBS) -o $@
 
+$(OUT)/pairgated: userspace/pairgated.c $(OUT)/libpg.a $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUT)/libpg.a $(LDLIBS) -o $@
+
 $(OUT)/tests/%: tests/unit/%.c $(OUT)/libpg.a $(BPF_SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -86,14 +92,20 @@ test: all
 bench: all
 	$(Q)tests/bench/run.sh
 
+# Longer fuzzing than `make test` does; FUZZ_SECONDS per harness.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 demo: all
 	$(Q)tools/demo.sh
 
 install: all
 	install -D -m 0755 $(OUT)/pairgate $(DESTDIR)$(SBINDIR)/pairgate
+	$(if $(DAEMON),install -D -m 0755 $(OUT)/pairgated $(DESTDIR)$(SBINDIR)/pairgated)
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/pairgate
+	rm -f $(DESTDIR)$(SBINDIR)/pairgate $(DESTDIR)$(SBINDIR)/pairgated
 
 clean:
 	rm -rf $(OUT)
