@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="clang llvm make gcc pkg-config libbpf-dev libxdp-dev libsodium-dev libpcap-dev \
-libelf-dev zlib1g-dev bpftool iproute2 iperf3 tshark python3 procps"
+libelf-dev zlib1g-dev bpftool iproute2 iputils-ping iperf3 tshark python3 procps libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do
