@@ -805,6 +805,29 @@ static __always_inline int pmtu_pass(struct xdp_md *ctx, __u32 l3_off, __u32 l4_
 	return 1;
 }
 
+/*
+ * An MLD query from an on-link router (link-local source, hop limit 1, behind
+ * a hop-by-hop header). Switches that snoop MLD stop forwarding our
+ * solicited-node multicast, and so neighbour discovery, to a host that never
+ * hears queries and so never answers them.
+ */
+static __always_inline int is_mld_query(void *data, void *data_end, struct ipv6hdr *ip6,
+					__u32 off)
+{
+	__u8 *hbh = data + (off & 0x1ff);
+	struct icmp_hdr *ic;
+
+	if (ip6->nexthdr != 0 || ip6->hop_limit != 1 || ip6->saddr.in6_u.u6_addr8[0] != 0xfe ||
+	    (ip6->saddr.in6_u.u6_addr8[1] & 0xc0) != 0x80)
+		return 0;
+	if ((void *)(hbh + 2) > data_end || hbh[0] != IPPROTO_ICMPV6)
+		return 0;
+	ic = (void *)hbh + (((__u32)hbh[1] + 1) * 8 & 0x7f8);
+	if ((void *)(ic + 1) > data_end)
+		return 0;
+	return ic->type == 130;
+}
+
 __attribute__((noinline)) int unshimmed(struct xdp_md *ctx, __u32 l3_off, __u32 l4_off,
 					struct pg_src_key *src)
 {
@@ -887,7 +910,8 @@ static __always_inline int ingress_ipv6(struct xdp_md *ctx, __u32 l3_off)
 
 	pk.shim_off = l3_off + sizeof(*ip6);
 	if (ip6->nexthdr != PG_IPPROTO_SHIM) {
-		if (is_ndisc(data, data_end, ip6, pk.shim_off))
+		if (is_ndisc(data, data_end, ip6, pk.shim_off) ||
+		    is_mld_query(data, data_end, ip6, pk.shim_off))
 			return xdp_verdict(ctx, PG_V_EXEMPT, &src);
 		return unshimmed(ctx, l3_off, pk.shim_off, &src);
 	}

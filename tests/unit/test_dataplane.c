@@ -696,6 +696,19 @@ static void test_exemptions(void)
 	p.buf[p.l3_off + 40] = 128;	/* echo request */
 	expect_verdict("icmpv6_echo_dropped", &p, PG_V_UNPAIRED);
 
+	/* MLD query: hop-by-hop header with router alert, then ICMPv6 130 */
+	tl_build(&p, 6, IPPROTO_ICMPV6, 24, "fe80::1", "ff02::1", 0, 0);
+	memmove(p.buf + p.l3_off + 48, p.buf + p.l3_off + 40, 32);
+	memcpy(p.buf + p.l3_off + 40, (uint8_t[8]){ 58, 0, 5, 2, 0, 0, 1, 0 }, 8);
+	p.buf[p.l3_off + 6] = 0;
+	p.buf[p.l3_off + 7] = 1;
+	p.buf[p.l3_off + 48] = 130;
+	p.buf[p.l3_off + 5] += 8;
+	p.len += 8;
+	expect_verdict("mld_query_from_link_local_passes", &p, PG_V_EXEMPT);
+	p.buf[p.l3_off + 8] = 0x20;	/* global source: not an on-link router */
+	expect_verdict("mld_query_from_global_source_dropped", &p, PG_V_UNPAIRED);
+
 	sa_out_set(PEER4);
 	sa_out_set(PEER6);
 	build_pmtu_error(&p, 4, SPI_OUT);
