@@ -353,20 +353,6 @@ static __always_inline int addr_equal(const struct pg_addr *a, const void *addr,
  * the original protocol and lengths put back, so the stack sees exactly the
  * packet the peer's application sent.
  */
-/* Points a verified frame at this host (see pg_config.if_mac). */
-static __always_inline void mac_fix(__u8 *eth)
-{
-	struct pg_config *cfg = config_get();
-	__u16 *mac;
-
-	if (!cfg)
-		return;
-	mac = (__u16 *)cfg->if_mac;
-	if (!(mac[0] | mac[1] | mac[2]) || eth[0] & 1)
-		return;
-	__builtin_memcpy(eth, cfg->if_mac, ETH_ALEN);
-}
-
 static __always_inline int shim_strip(struct xdp_md *ctx, const struct pg_pkt *pk)
 {
 	__u32 zero = 0, hlen = pk->shim_off & (PG_SCRATCH_LEN - 1);
@@ -397,7 +383,6 @@ static __always_inline int shim_strip(struct xdp_md *ctx, const struct pg_pkt *p
 		ip6->payload_len = bpf_htons(bpf_ntohs(ip6->payload_len) - PG_SHIM_LEN);
 	}
 
-	mac_fix(hdr);
 	if (bpf_xdp_adjust_head(ctx, PG_SHIM_LEN))
 		return -1;
 	return bpf_xdp_store_bytes(ctx, 0, hdr, hlen) ? -1 : 0;

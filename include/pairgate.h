@@ -162,15 +162,6 @@ struct pg_config {
 	__u32 hs_per_sec;		/* per source; 0 means PG_HS_RATE_DEFAULT */
 	__u32 hs_total_per_sec;		/* per CPU; 0 means PG_HS_TOTAL_DEFAULT */
 	__u32 pad;
-	/*
-	 * The protected interface's MAC. A verified packet is addressed to us
-	 * whatever its Ethernet header says, so XDP writes this as its
-	 * destination: the kernel sends an IPv6 packet that waited in the
-	 * neighbour queue after bpf_redirect_neigh() with the Ethernet header
-	 * it had before (measured on 6.18), which the stack would drop.
-	 */
-	__u8 if_mac[6];
-	__u16 pad2;
 };
 
 #define PG_HS_RATE_DEFAULT	10
