@@ -74,6 +74,13 @@ struct {
 } pg_flows SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct pg_flow_cache);
+} pg_flow_cache SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, PG_MAX_UNPAIRED_SRC);
 	__type(key, struct pg_src_key);
@@ -152,15 +159,16 @@ struct vlan_hdr {
 	__be16 encap_proto;
 };
 
-static __always_inline void count(__u32 verdict, __u64 bytes)
+/* Returns this CPU's count of the verdict so far. */
+static __always_inline __u64 count(__u32 verdict, __u64 bytes)
 {
 	struct pg_counter *c = bpf_map_lookup_elem(&pg_stats, &verdict);
 
 	/* per-CPU slot: no other CPU writes it, so no atomics are needed */
-	if (c) {
-		c->packets++;
-		c->bytes += bytes;
-	}
+	if (!c)
+		return 0;
+	c->bytes += bytes;
+	return ++c->packets;
 }
 
 static __always_inline void count_sa(__u32 slot, __u64 bytes)
@@ -182,12 +190,50 @@ static __always_inline struct pg_config *config_get(void)
 
 #ifndef PG_NO_FLOWS
 /* Remembers who is being dropped, so `pairgate flows` can show the top sources. */
+struct src_tick {
+	__u64 start_ns;
+	__u32 recorded;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct src_tick);
+} pg_src_tick SEC(".maps");
+
+/* How many drops this one stands for in pg_srcs: 1, PG_SRC_SAMPLE, or 0 to skip. */
+static __always_inline __u32 src_weight(__u64 now, __u64 seen)
+{
+	struct src_tick *t;
+	__u32 zero = 0;
+
+	t = bpf_map_lookup_elem(&pg_src_tick, &zero);
+	if (!t)
+		return 0;
+	if (now - t->start_ns >= PG_SRC_TICK_NS) {
+		t->start_ns = now;
+		t->recorded = 0;
+	}
+	if (t->recorded < PG_SRC_EXACT_PER_TICK) {
+		t->recorded++;
+		return 1;
+	}
+	return seen % PG_SRC_SAMPLE ? 0 : PG_SRC_SAMPLE;
+}
+
+/* Remembers who is being dropped, so `pairgate flows` can show the top sources. */
 static __always_inline void src_record(const struct pg_src_key *key, __u32 verdict,
-				       __u64 bytes)
+				       __u64 bytes, __u64 seen)
 {
 	__u64 now = bpf_ktime_get_coarse_ns();
-	struct pg_src *v = bpf_map_lookup_elem(&pg_srcs, key);
+	__u32 weight = src_weight(now, seen);
+	struct pg_src *v;
 
+	if (!weight)
+		return;
+	v = bpf_map_lookup_elem(&pg_srcs, key);
 	if (!v) {
 		struct pg_src init = { .first_ns = now };
 
@@ -196,10 +242,12 @@ static __always_inline void src_record(const struct pg_src_key *key, __u32 verdi
 		if (!v)
 			return;
 	}
-	v->packets++;
-	v->bytes += bytes;
+	v->packets += weight;
+	v->bytes += bytes * weight;
 	v->last_ns = now;
 	v->reason = verdict;
+	if (weight > 1)
+		v->sampled = 1;
 }
 
 /*
@@ -255,7 +303,7 @@ static __always_inline void drop_sample(struct xdp_md *ctx, __u32 verdict)
 }
 #else
 static __always_inline void src_record(const struct pg_src_key *key, __u32 verdict,
-				       __u64 bytes)
+				       __u64 bytes, __u64 seen)
 {
 }
 
@@ -268,13 +316,13 @@ static __always_inline void drop_sample(struct xdp_md *ctx, __u32 verdict)
 static __always_inline int xdp_verdict(struct xdp_md *ctx, __u32 verdict,
 				       const struct pg_src_key *src)
 {
-	__u64 len = ctx->data_end - ctx->data;
+	__u64 len = ctx->data_end - ctx->data, seen;
 
-	count(verdict, len);
+	seen = count(verdict, len);
 	if (verdict == PG_V_VERIFIED || verdict == PG_V_EXEMPT)
 		return XDP_PASS;
 	if (src)
-		src_record(src, verdict, len);
+		src_record(src, verdict, len, seen);
 	drop_sample(ctx, verdict);
 	return XDP_DROP;
 }
@@ -421,27 +469,56 @@ static __always_inline void flow_key_fill(void *data, void *data_end, const stru
 	k->dport = ports[1];
 }
 
+/* Adds a cached flow's counts to its pg_flows entry. */
+static __always_inline void flow_flush(const struct pg_flow_cache *c)
+{
+	struct pg_flow *v = bpf_map_lookup_elem(&pg_flows, &c->key);
+
+	if (!v) {
+		bpf_map_update_elem(&pg_flows, &c->key, &c->flow, BPF_NOEXIST);
+		return;
+	}
+	v->packets += c->flow.packets;
+	v->bytes += c->flow.bytes;
+	v->last_ns = c->flow.last_ns;
+	v->spi = c->flow.spi;
+	if (!v->first_ns)
+		v->first_ns = c->flow.first_ns;
+}
+
+static __always_inline int flow_key_equal(const struct pg_flow_key *a,
+					  const struct pg_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
 static __always_inline void flow_record(void *data, void *data_end, const struct pg_pkt *pk,
 					__u8 dir, __u32 spi, __u64 bytes)
 {
-	struct pg_flow_key k = {};
 	__u64 now = bpf_ktime_get_coarse_ns();
-	struct pg_flow *v;
+	struct pg_flow_key k = {};
+	struct pg_flow_cache *c;
+	__u32 idx = dir & 1;
 
+	c = bpf_map_lookup_elem(&pg_flow_cache, &idx);
+	if (!c)
+		return;
 	flow_key_fill(data, data_end, pk, dir, &k);
-	v = bpf_map_lookup_elem(&pg_flows, &k);
-	if (!v) {
-		struct pg_flow init = { .first_ns = now, .spi = spi };
 
-		bpf_map_update_elem(&pg_flows, &k, &init, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&pg_flows, &k);
-		if (!v)
-			return;
+	if (!c->valid || !flow_key_equal(&c->key, &k)) {
+		if (c->valid)
+			flow_flush(c);
+		c->key = k;
+		__builtin_memset(&c->flow, 0, sizeof(c->flow));
+		c->flow.first_ns = now;
+		c->valid = 1;
 	}
-	v->packets++;
-	v->bytes += bytes;
-	v->last_ns = now;
-	v->spi = spi;
+	c->flow.packets++;
+	c->flow.bytes += bytes;
+	c->flow.last_ns = now;
+	c->flow.spi = spi;
 }
 
 /* A drop on a paired SA counts against its flow, if the flow is known. */
@@ -449,11 +526,20 @@ static __always_inline void flow_drop(void *data, void *data_end, const struct p
 				      __u32 verdict)
 {
 	struct pg_flow_key k = {};
+	struct pg_flow_cache *c;
+	__u32 idx = PG_DIR_IN;
 	struct pg_flow *v;
 
+	if (verdict >= PG_V_MAX)
+		return;
 	flow_key_fill(data, data_end, pk, PG_DIR_IN, &k);
+	c = bpf_map_lookup_elem(&pg_flow_cache, &idx);
+	if (c && c->valid && flow_key_equal(&c->key, &k)) {
+		c->flow.drops[verdict]++;
+		return;
+	}
 	v = bpf_map_lookup_elem(&pg_flows, &k);
-	if (v && verdict < PG_V_MAX)
+	if (v)
 		v->drops[verdict]++;
 }
 #else

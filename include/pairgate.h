@@ -213,6 +213,29 @@ struct pg_src {
 	__u64 first_ns;
 	__u64 last_ns;
 	__u32 reason;		/* the last drop verdict */
+	__u32 sampled;		/* nonzero: counts include 1-in-PG_SRC_SAMPLE estimates */
+};
+
+/*
+ * Under a flood each CPU records only one drop in PG_SRC_SAMPLE in pg_srcs
+ * (counted PG_SRC_SAMPLE times), once it has recorded PG_SRC_EXACT_PER_TICK
+ * in the current 100 ms tick: a spoofed flood then costs one LRU update per
+ * PG_SRC_SAMPLE packets. pg_stats stays exact.
+ */
+#define PG_SRC_SAMPLE		64
+#define PG_SRC_EXACT_PER_TICK	1000
+#define PG_SRC_TICK_NS		100000000ULL
+
+/*
+ * The last flow each CPU saw, per direction (pg_flow_cache[PG_DIR_*]): its
+ * packets are counted here and folded into pg_flows when another flow comes,
+ * so a bulk transfer costs no hash lookup per packet. Readers add these
+ * (per-CPU) entries to pg_flows for exact counts.
+ */
+struct pg_flow_cache {
+	struct pg_flow_key key;
+	struct pg_flow flow;
+	__u32 valid;
 	__u32 pad;
 };
 

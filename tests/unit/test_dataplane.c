@@ -12,6 +12,8 @@
 
 #include "pairgate.h"
 #include "pgtag.h"
+#include "flows.h"
+#include <unistd.h>
 #include "testlib.h"
 #include "pairgate.skel.h"
 
@@ -895,6 +897,16 @@ static void test_handshake_admission(void)
 
 /* ---- flows, unpaired sources, drop samples ---- */
 
+static void flow_cache_clear(void)
+{
+	struct pg_flow_cache zero[ncpus];
+	__u32 dir;
+
+	memset(zero, 0, sizeof(zero));
+	for (dir = 0; dir < 2; dir++)
+		bpf_map_update_elem(bpf_map__fd(skel->maps.pg_flow_cache), &dir, zero, BPF_ANY);
+}
+
 static int sample_count;
 static uint32_t sample_reason;
 
@@ -917,8 +929,9 @@ static void test_observability(void)
 	struct pg_src_key sk = { .family = 4, .proto = IPPROTO_TCP, .dport = htons(8080) };
 	struct pg_config cfg = { .egress_ifindex = 1, .saved_rp_filter = -1 };
 	struct ring_buffer *rb;
+	struct pg_flow fsum;
 	uint64_t pkts = 0;
-	struct tl_pkt p;
+	struct tl_pkt p, t;
 	struct tl_run r;
 	uint32_t zero = 0;
 	int i, moved;
@@ -929,15 +942,35 @@ static void test_observability(void)
 	fk.sport = htons(40001);
 	fk.dport = htons(53);
 	bpf_map_delete_elem(bpf_map__fd(skel->maps.pg_flows), &fk);
+	flow_cache_clear();
 	sa_in_reset(PEER4);
 	for (i = 1; i <= 3; i++)
 		send_seq(4, i, &moved);
-	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pg_flows), &fk, vals))
-		for (i = 0; i < ncpus; i++)
-			pkts += vals[i].packets;
+	if (!pg_flow_get(bpf_map__fd(skel->maps.pg_flows), bpf_map__fd(skel->maps.pg_flow_cache),
+			 &fk, &fsum))
+		pkts = fsum.packets;
 	tl_check(pkts == 3, "flow_counts_verified_packets", "flow has %llu packets",
 		 (unsigned long long)pkts);
 
+	/* another flow pushes this one out of the per-CPU cache into pg_flows */
+	tl_build(&p, 4, IPPROTO_TCP, 10, PEER4, SELF4, 0, 0);
+	tag_frame(&p, 4, &t);
+	xdp_run(&t, &r);
+	pkts = 0;
+	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pg_flows), &fk, vals))
+		for (i = 0; i < ncpus; i++)
+			pkts += vals[i].packets;
+	tl_check(pkts == 3, "flow_cache_folds_into_lru_on_switch", "pg_flows has %llu packets",
+		 (unsigned long long)pkts);
+	pkts = 0;
+	if (!pg_flow_get(bpf_map__fd(skel->maps.pg_flows), bpf_map__fd(skel->maps.pg_flow_cache),
+			 &fk, &fsum))
+		pkts = fsum.packets;
+	tl_check(pkts == 3, "flow_counts_exact_after_switch", "flow has %llu packets",
+		 (unsigned long long)pkts);
+
+	/* a fresh 100 ms tick, so these drops are recorded one by one */
+	usleep(PG_SRC_TICK_NS / 1000 + 10000);
 	tl_build(&p, 4, IPPROTO_TCP, 10, "198.18.7.7", SELF4, 0, 0);
 	for (i = 0; i < 4; i++)
 		xdp_run(&p, &r);
@@ -947,6 +980,23 @@ static void test_observability(void)
 		for (i = 0; i < ncpus; i++)
 			pkts += svals[i].packets;
 	tl_check(pkts == 4, "unpaired_source_counted", "source has %llu packets",
+		 (unsigned long long)pkts);
+
+	/* a flood: past the exact budget, 1 in PG_SRC_SAMPLE, weighted */
+	usleep(PG_SRC_TICK_NS / 1000 + 10000);
+	tl_build(&p, 4, IPPROTO_UDP, 10, "198.18.7.8", SELF4, 0, 0);
+	for (i = 0; i < 3000; i++)
+		xdp_run(&p, &r);
+	sk.proto = IPPROTO_UDP;
+	sk.dport = htons(53);
+	inet_pton(AF_INET, "198.18.7.8", sk.saddr);
+	pkts = 0;
+	i = 0;
+	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pg_srcs), &sk, svals))
+		for (i = 0; i < ncpus; i++)
+			pkts += svals[i].packets;
+	tl_check(pkts + 4 * PG_SRC_SAMPLE >= 3000 && pkts <= 3000 + 4 * PG_SRC_SAMPLE,
+		 "unpaired_flood_sampled_and_weighted", "source has %llu of 3000 packets",
 		 (unsigned long long)pkts);
 
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.pg_drop_rb), on_sample, NULL, NULL);
