@@ -401,7 +401,44 @@ static __always_inline int addr_equal(const struct pg_addr *a, const void *addr,
  * the original protocol and lengths put back, so the stack sees exactly the
  * packet the peer's application sent.
  */
-static __always_inline int shim_strip(struct xdp_md *ctx, const struct pg_pkt *pk)
+/* Puts the original protocol and lengths back into the IP header at ip. */
+static __always_inline void ip_header_restore(void *ip, __u8 family, __u8 proto)
+{
+	if (family == 4) {
+		struct iphdr *ip4 = ip;
+		__u16 old_len = ip4->tot_len;
+		__u16 old_proto = *(__u16 *)&ip4->ttl;
+
+		ip4->protocol = proto;
+		ip4->tot_len = bpf_htons(bpf_ntohs(ip4->tot_len) - PG_SHIM_LEN);
+		pg_csum_replace16(&ip4->check, old_len, ip4->tot_len);
+		pg_csum_replace16(&ip4->check, old_proto, *(__u16 *)&ip4->ttl);
+	} else {
+		struct ipv6hdr *ip6 = ip;
+
+		ip6->nexthdr = proto;
+		ip6->payload_len = bpf_htons(bpf_ntohs(ip6->payload_len) - PG_SHIM_LEN);
+	}
+}
+
+/*
+ * Option-less headers, the common case: the headers are moved up in place.
+ * hlen and l3_off are constants here, so the move is a few word copies.
+ */
+static __always_inline int shim_strip_fixed(struct xdp_md *ctx, __u32 hlen, __u32 l3_off,
+					    __u8 family, __u8 proto)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+
+	if (data + hlen + PG_SHIM_LEN > data_end)
+		return -1;
+	__builtin_memmove(data + PG_SHIM_LEN, data, hlen);
+	ip_header_restore(data + PG_SHIM_LEN + l3_off, family, proto);
+	return bpf_xdp_adjust_head(ctx, PG_SHIM_LEN) ? -1 : 0;
+}
+
+/* Any header length (IPv4 options), through a per-CPU scratch buffer. */
+static __always_inline int shim_strip_any(struct xdp_md *ctx, const struct pg_pkt *pk)
 {
 	__u32 zero = 0, hlen = pk->shim_off & (PG_SCRATCH_LEN - 1);
 	struct scratch *sc = bpf_map_lookup_elem(&pg_scratch, &zero);
@@ -412,28 +449,29 @@ static __always_inline int shim_strip(struct xdp_md *ctx, const struct pg_pkt *p
 	hdr = sc->buf;
 	if (bpf_xdp_load_bytes(ctx, 0, hdr, hlen))
 		return -1;
-
-	if (pk->family == 4) {
-		struct iphdr *ip = (void *)hdr + (pk->l3_off == ETH_HLEN ? ETH_HLEN :
-						  ETH_HLEN + VLAN_HLEN);
-		__u16 old_len = ip->tot_len;
-		__u16 old_proto = *(__u16 *)&ip->ttl;
-
-		ip->protocol = pk->proto;
-		ip->tot_len = bpf_htons(bpf_ntohs(ip->tot_len) - PG_SHIM_LEN);
-		pg_csum_replace16(&ip->check, old_len, ip->tot_len);
-		pg_csum_replace16(&ip->check, old_proto, *(__u16 *)&ip->ttl);
-	} else {
-		struct ipv6hdr *ip6 = (void *)hdr + (pk->l3_off == ETH_HLEN ? ETH_HLEN :
-						     ETH_HLEN + VLAN_HLEN);
-
-		ip6->nexthdr = pk->proto;
-		ip6->payload_len = bpf_htons(bpf_ntohs(ip6->payload_len) - PG_SHIM_LEN);
-	}
-
+	ip_header_restore(hdr + (pk->l3_off == ETH_HLEN ? ETH_HLEN : ETH_HLEN + VLAN_HLEN),
+			  pk->family, pk->proto);
 	if (bpf_xdp_adjust_head(ctx, PG_SHIM_LEN))
 		return -1;
 	return bpf_xdp_store_bytes(ctx, 0, hdr, hlen) ? -1 : 0;
+}
+
+static __always_inline int shim_strip(struct xdp_md *ctx, const struct pg_pkt *pk)
+{
+	__u32 iph = pk->family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+
+	if (pk->shim_off != pk->l3_off + iph)
+		return shim_strip_any(ctx, pk);		/* IPv4 options */
+	if (pk->l3_off == ETH_HLEN) {
+		if (pk->family == 4)
+			return shim_strip_fixed(ctx, ETH_HLEN + 20, ETH_HLEN, 4, pk->proto);
+		return shim_strip_fixed(ctx, ETH_HLEN + 40, ETH_HLEN, 6, pk->proto);
+	}
+	if (pk->family == 4)
+		return shim_strip_fixed(ctx, ETH_HLEN + VLAN_HLEN + 20, ETH_HLEN + VLAN_HLEN, 4,
+					pk->proto);
+	return shim_strip_fixed(ctx, ETH_HLEN + VLAN_HLEN + 40, ETH_HLEN + VLAN_HLEN, 6,
+				pk->proto);
 }
 
 #ifndef PG_NO_FLOWS
