@@ -38,6 +38,13 @@ struct {
 } pg_sa_out SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_spi_filter);
+} pg_spi_filter SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2 * PG_MAX_SA);
 	__type(key, __u32);
@@ -189,7 +196,6 @@ static __always_inline struct pg_config *config_get(void)
 }
 
 #ifndef PG_NO_FLOWS
-/* Remembers who is being dropped, so `pairgate flows` can show the top sources. */
 struct src_tick {
 	__u64 start_ns;
 	__u32 recorded;
@@ -203,8 +209,12 @@ struct {
 	__type(value, struct src_tick);
 } pg_src_tick SEC(".maps");
 
-/* How many drops this one stands for in pg_srcs: 1, PG_SRC_SAMPLE, or 0 to skip. */
-static __always_inline __u32 src_weight(__u64 now, __u64 seen)
+/*
+ * How many drops this one stands for in pg_srcs: 1, PG_SRC_SAMPLE, or 0 to
+ * skip it. In the sampled regime a skipped drop costs one array load; the
+ * clock is read only for drops that get recorded.
+ */
+static __always_inline __u32 src_weight(__u64 seen, __u64 *now)
 {
 	struct src_tick *t;
 	__u32 zero = 0;
@@ -212,25 +222,30 @@ static __always_inline __u32 src_weight(__u64 now, __u64 seen)
 	t = bpf_map_lookup_elem(&pg_src_tick, &zero);
 	if (!t)
 		return 0;
-	if (now - t->start_ns >= PG_SRC_TICK_NS) {
-		t->start_ns = now;
+	if (t->recorded >= PG_SRC_EXACT_PER_TICK && seen % PG_SRC_SAMPLE)
+		return 0;
+
+	*now = bpf_ktime_get_coarse_ns();
+	if (*now - t->start_ns >= PG_SRC_TICK_NS) {
+		t->start_ns = *now;
 		t->recorded = 0;
 	}
 	if (t->recorded < PG_SRC_EXACT_PER_TICK) {
 		t->recorded++;
 		return 1;
 	}
-	return seen % PG_SRC_SAMPLE ? 0 : PG_SRC_SAMPLE;
+	return PG_SRC_SAMPLE;
 }
 
 /* Remembers who is being dropped, so `pairgate flows` can show the top sources. */
 static __always_inline void src_record(const struct pg_src_key *key, __u32 verdict,
 				       __u64 bytes, __u64 seen)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
-	__u32 weight = src_weight(now, seen);
+	__u32 weight;
 	struct pg_src *v;
+	__u64 now = 0;
 
+	weight = src_weight(seen, &now);
 	if (!weight)
 		return;
 	v = bpf_map_lookup_elem(&pg_srcs, key);
@@ -981,6 +996,22 @@ __attribute__((noinline)) int unshimmed(struct xdp_md *ctx, __u32 l3_off, __u32 
 	return xdp_verdict(ctx, PG_V_UNPAIRED, src);
 }
 
+/* 0 if no inbound SA can have the shim's SPI (see struct pg_spi_filter). */
+static __always_inline int spi_maybe_known(void *data, void *data_end, __u32 shim_off)
+{
+	struct pg_shim *sh = data + (shim_off & 0xff);
+	struct pg_spi_filter *f;
+	__u32 zero = 0, spi;
+
+	if ((void *)(sh + 1) > data_end)
+		return 1;	/* shim_verify counts it as malformed */
+	f = bpf_map_lookup_elem(&pg_spi_filter, &zero);
+	if (!f)
+		return 1;
+	spi = bpf_ntohl(sh->spi);
+	return !!(f->words[(spi / 64) % (PG_SPI_FILTER_BITS / 64)] & (1ULL << (spi % 64)));
+}
+
 static __always_inline int ingress_ipv4(struct xdp_md *ctx, __u32 l3_off)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
@@ -1008,6 +1039,8 @@ static __always_inline int ingress_ipv4(struct xdp_md *ctx, __u32 l3_off)
 
 	if (tot_len < ihl + PG_SHIM_LEN)
 		return xdp_verdict(ctx, PG_V_MALFORMED, &src);
+	if (!spi_maybe_known(data, data_end, pk.shim_off))
+		return xdp_verdict(ctx, PG_V_UNPAIRED, &src);
 	pk.l4_off = pk.shim_off + PG_SHIM_LEN;
 	pk.l4_len = tot_len - ihl - PG_SHIM_LEN;
 	return shim_verify(ctx, &pk, &src);
@@ -1042,6 +1075,8 @@ static __always_inline int ingress_ipv6(struct xdp_md *ctx, __u32 l3_off)
 
 	if (payload_len < PG_SHIM_LEN)
 		return xdp_verdict(ctx, PG_V_MALFORMED, &src);
+	if (!spi_maybe_known(data, data_end, pk.shim_off))
+		return xdp_verdict(ctx, PG_V_UNPAIRED, &src);
 	pk.l4_off = pk.shim_off + PG_SHIM_LEN;
 	pk.l4_len = payload_len - PG_SHIM_LEN;
 	return shim_verify(ctx, &pk, &src);

@@ -60,6 +60,18 @@ struct pg_shim {
 #define PG_REPLAY_WINDOW	((PG_REPLAY_WORDS - 1) * 64)	/* 16320 packets */
 
 #define PG_MAX_SA		1024	/* per direction and interface */
+
+/*
+ * A bitmap of the inbound SPIs in use (bit spi % PG_SPI_FILTER_BITS), one
+ * array entry, checked before the SA hash: a flood of unknown SPIs costs one
+ * array load per packet. Bits are set before an SA is added and may stay
+ * after it is deleted; a stale bit only costs the hash lookup.
+ */
+#define PG_SPI_FILTER_BITS	(1 << 18)
+
+struct pg_spi_filter {
+	__u64 words[PG_SPI_FILTER_BITS / 64];
+};
 #define PG_MAX_ALLOW		1024
 
 /* Verdicts, each with a per-CPU packet and byte counter. */

@@ -75,6 +75,18 @@ static void addr_fill(struct pg_addr *a, const char *s)
 		a->family = 6;
 }
 
+/* Marks spi in the SPI filter, as the CLI does before adding an inbound SA. */
+static void spi_filter_mark(uint32_t spi)
+{
+	static struct pg_spi_filter f;
+	uint32_t zero = 0;
+	int fd = bpf_map__fd(skel->maps.pg_spi_filter);
+
+	bpf_map_lookup_elem(fd, &zero, &f);
+	f.words[(spi / 64) % (PG_SPI_FILTER_BITS / 64)] |= 1ULL << (spi % 64);
+	bpf_map_update_elem(fd, &zero, &f, BPF_ANY);
+}
+
 /* (Re)installs the inbound SA with a fresh replay window. */
 static void sa_in_reset(const char *peer)
 {
@@ -83,6 +95,7 @@ static void sa_in_reset(const char *peer)
 
 	memcpy(sa.key, key_in, 16);
 	addr_fill(&sa.peer, peer);
+	spi_filter_mark(spi);
 	bpf_map_update_elem(bpf_map__fd(skel->maps.pg_sa_in), &spi, &sa, BPF_ANY);
 }
 
@@ -444,6 +457,16 @@ static void test_unpaired(void)
 	tl_check(ret == XDP_DROP && verdict_moved(before) == PG_V_UNPAIRED, "unknown_spi_unpaired",
 		 "ret %d", ret);
 
+	/* an SPI that shares the filter bit of a live one: the hash decides */
+	tl_build(&plain, 4, IPPROTO_UDP, 32, PEER4, SELF4, 0, 0);
+	tag_frame(&plain, 1, &tagged);
+	spi = SPI_IN + PG_SPI_FILTER_BITS;
+	memcpy(tagged.buf + tagged.l3_off + 20 + 4, &(uint32_t){ htonl(spi) }, 4);
+	counters_snapshot(before);
+	ret = xdp_run(&tagged, &r);
+	tl_check(ret == XDP_DROP && verdict_moved(before) == PG_V_UNPAIRED,
+		 "spi_filter_collision_still_unpaired", "ret %d", ret);
+
 	/* right SPI and key, but sent from another host */
 	tl_build(&plain, 4, IPPROTO_UDP, 32, "198.18.0.99", SELF4, 0, 0);
 	tag_frame(&plain, 2, &tagged);
@@ -771,6 +794,7 @@ static void check_tagger(const char *name, int family, uint8_t proto, size_t pay
 
 		memcpy(sa.key, key_in, 16);
 		addr_fill(&sa.peer, self);
+		spi_filter_mark(spi);
 		bpf_map_update_elem(bpf_map__fd(skel->maps.pg_sa_in), &spi, &sa, BPF_ANY);
 		memcpy(tagged.buf, r.out, r.out_len);
 		tagged.len = r.out_len;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 
@@ -90,6 +91,41 @@ static int local_addr(const struct pg_state *st, const struct pg_addr *peer,
 	return 0;
 }
 
+int pg_spi_filter_mark(const struct pg_state *st, __u32 spi)
+{
+	struct pg_spi_filter *f = NULL;
+	char path[PATH_MAX];
+	__u32 zero = 0;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/pg_spi_filter", st->dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		err = -errno;
+		pg_err("opening %s: %s; detach and attach %s again", path, strerror(-err),
+		       st->ifname);
+		return err;
+	}
+	f = malloc(sizeof(*f));
+	if (!f) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (bpf_map_lookup_elem(fd, &zero, f)) {
+		err = -errno;
+		goto out;
+	}
+	f->words[(spi / 64) % (PG_SPI_FILTER_BITS / 64)] |= 1ULL << (spi % 64);
+	if (bpf_map_update_elem(fd, &zero, f, BPF_ANY))
+		err = -errno;
+out:
+	if (err)
+		pg_err("updating the SPI filter of %s: %s", st->ifname, strerror(-err));
+	free(f);
+	close(fd);
+	return err;
+}
+
 int pg_sa_add_in(const struct pg_state *st, __u32 spi, const struct pg_addr *src,
 		 const __u64 key[2])
 {
@@ -114,6 +150,9 @@ int pg_sa_add_in(const struct pg_state *st, __u32 spi, const struct pg_addr *src
 	if (err)
 		goto out;
 
+	err = pg_spi_filter_mark(st, spi);
+	if (err)
+		goto out;
 	memset(sa, 0, sizeof(*sa));
 	memcpy(sa->key, key, sizeof(sa->key));
 	sa->peer = *src;
@@ -398,6 +437,9 @@ int pg_sa_add_in_expiring(const struct pg_state *st, __u32 spi, const struct pg_
 	if (err)
 		goto out;
 
+	err = pg_spi_filter_mark(st, spi);
+	if (err)
+		goto out;
 	memcpy(sa->key, key, sizeof(sa->key));
 	sa->expires_ns = expires_ns;
 	sa->peer = *src;

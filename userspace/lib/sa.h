@@ -46,4 +46,10 @@ int pg_sa_set_out(const struct pg_state *st, const struct pg_config *cfg, __u32 
 int pg_sa_get_in(const struct pg_state *st, __u32 spi, struct pg_sa_info *info);
 int pg_sa_get_out(const struct pg_state *st, const struct pg_addr *dst, struct pg_sa_info *info);
 
+/*
+ * Marks spi in the XDP program's SPI filter; called before an inbound SA is
+ * added, so the filter never hides a live SA.
+ */
+int pg_spi_filter_mark(const struct pg_state *st, __u32 spi);
+
 #endif /* PG_SA_H */
