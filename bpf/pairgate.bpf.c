@@ -70,6 +70,13 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
+	__type(value, struct pg_allow_hint);
+} pg_allow_hint SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
 	__type(value, struct pg_config);
 } pg_config SEC(".maps");
 
@@ -731,6 +738,31 @@ static __always_inline int hs_admit(const struct pg_src_key *src)
 }
 
 /* Exemption lookup: exact port first, then the any-port rule. */
+static __always_inline int hint_class(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return PG_HINT_TCP;
+	case IPPROTO_UDP:
+		return PG_HINT_UDP;
+	case IPPROTO_SCTP:
+		return PG_HINT_SCTP;
+	default:
+		return -1;
+	}
+}
+
+/* Whether a rule for this port could exist, from pg_allow_hint. */
+static __always_inline int hint_port(const struct pg_allow_hint *h, __u8 proto, __be16 port)
+{
+	int cls = hint_class(proto);
+	__u16 p = bpf_ntohs(port);
+
+	if (cls < 0 || !(h->proto[proto] & PG_HINT_PORTS))
+		return 0;
+	return !!(h->ports[cls & 3][(p / 64) & 1023] & (1ULL << (p % 64)));
+}
+
 static __always_inline int allow_match(__u8 family, __u8 proto, __be16 port,
 				       const void *saddr)
 {
@@ -740,14 +772,24 @@ static __always_inline int allow_match(__u8 family, __u8 proto, __be16 port,
 		.proto = proto,
 		.port = port,
 	};
+	struct pg_allow_hint *h;
+	__u32 zero = 0;
+	int any_port;
+
+	h = bpf_map_lookup_elem(&pg_allow_hint, &zero);
+	if (!h)
+		return 0;
+	any_port = h->proto[proto] & PG_HINT_ANY_PORT;
+	if (!any_port && !hint_port(h, proto, port))
+		return 0;
 
 	__builtin_memcpy(key.addr, saddr, 16);
 	if (family == 4)
 		__builtin_memset(key.addr + 4, 0, 12);
 
-	if (bpf_map_lookup_elem(&pg_allow, &key))
+	if (port && hint_port(h, proto, port) && bpf_map_lookup_elem(&pg_allow, &key))
 		return 1;
-	if (!port)
+	if (!any_port)
 		return 0;
 	key.port = 0;
 	return bpf_map_lookup_elem(&pg_allow, &key) != NULL;

@@ -141,6 +141,22 @@ struct pg_allow_key {
 
 #define PG_ALLOW_FIXED_BITS	32
 
+/*
+ * What pg_allow could match, one array entry, so that a packet no rule can
+ * match costs no trie walk: per protocol, whether any-port rules and
+ * port rules exist, and for TCP, UDP and SCTP which ports have rules.
+ * Rebuilt from pg_allow by userspace after every change.
+ */
+#define PG_HINT_ANY_PORT	0x01
+#define PG_HINT_PORTS		0x02
+
+enum pg_hint_class { PG_HINT_TCP, PG_HINT_UDP, PG_HINT_SCTP, PG_HINT_CLASSES };
+
+struct pg_allow_hint {
+	__u8 proto[256];
+	__u64 ports[PG_HINT_CLASSES][65536 / 64];	/* bit = port, host order */
+};
+
 /* pg_config.flags */
 #define PG_CFG_NO_PMTU_PASS	0x01	/* drop ICMP errors quoting paired flows */
 

@@ -326,6 +326,8 @@ static int cmd_allow(int argc, char **argv)
 		return 1;
 	}
 	n = pg_allow_add(st.fd[PG_MAP_ALLOW], &rule);
+	if (n >= 0 && pg_allow_hint_rebuild(st.fd[PG_MAP_ALLOW], st.fd[PG_MAP_ALLOW_HINT]))
+		n = -1;
 	pg_state_close(&st);
 	if (n < 0)
 		return 1;
@@ -347,6 +349,8 @@ static int cmd_disallow(int argc, char **argv)
 		return 1;
 	}
 	err = pg_allow_del(st.fd[PG_MAP_ALLOW], &rule, argv[1]);
+	if (!err)
+		err = pg_allow_hint_rebuild(st.fd[PG_MAP_ALLOW], st.fd[PG_MAP_ALLOW_HINT]);
 	pg_state_close(&st);
 	if (err)
 		return 1;

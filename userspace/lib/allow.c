@@ -227,3 +227,41 @@ const char *pg_rule_str(const struct pg_rule *rule, char *buf, size_t len)
 			 pg_prefix_str(&rule->src, rule->plen, pfx, sizeof(pfx)));
 	return buf;
 }
+
+static void hint_add(struct pg_allow_hint *h, const struct pg_allow_key *k)
+{
+	int cls = k->proto == IPPROTO_TCP ? PG_HINT_TCP :
+		  k->proto == IPPROTO_UDP ? PG_HINT_UDP :
+		  k->proto == IPPROTO_SCTP ? PG_HINT_SCTP : -1;
+	__u16 port = ntohs(k->port);
+
+	if (!port || cls < 0) {
+		h->proto[k->proto] |= PG_HINT_ANY_PORT;
+		return;
+	}
+	h->proto[k->proto] |= PG_HINT_PORTS;
+	h->ports[cls][port / 64] |= 1ULL << (port % 64);
+}
+
+int pg_allow_hint_rebuild(int allow_fd, int hint_fd)
+{
+	struct pg_allow_key key, next, *prev = NULL;
+	struct pg_allow_hint *h;
+	__u32 zero = 0;
+	int err = 0;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(allow_fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		hint_add(h, &key);
+	}
+	if (bpf_map_update_elem(hint_fd, &zero, h, BPF_ANY)) {
+		err = -errno;
+		pg_err("updating the exemption hints: %s", strerror(-err));
+	}
+	free(h);
+	return err;
+}

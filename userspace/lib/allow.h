@@ -18,6 +18,9 @@ int pg_allow_del(int fd, const struct pg_rule *rule, const char *ifname);
 /* Every exemption, sorted; the caller frees *rules. */
 int pg_allow_list(int fd, struct pg_rule **rules, size_t *n);
 
+/* Rewrites pg_allow_hint from the rules in pg_allow; call after every change. */
+int pg_allow_hint_rebuild(int allow_fd, int hint_fd);
+
 const char *pg_rule_str(const struct pg_rule *rule, char *buf, size_t len);
 
 #endif /* PG_ALLOW_H */

@@ -66,7 +66,7 @@ static int add_rules(struct attach *a, const struct pg_attach_opts *opts)
 		if (err < 0)
 			return err;
 	}
-	return 0;
+	return pg_allow_hint_rebuild(fd, bpf_map__fd(a->skel->maps.pg_allow_hint));
 }
 
 static int attach_tagger(struct attach *a)

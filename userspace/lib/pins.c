@@ -25,6 +25,7 @@ const char *const pg_map_names[PG_MAP_NR] = {
 	[PG_MAP_SA_STATS] = "pg_sa_stats",
 	[PG_MAP_STATS] = "pg_stats",
 	[PG_MAP_ALLOW] = "pg_allow",
+	[PG_MAP_ALLOW_HINT] = "pg_allow_hint",
 	[PG_MAP_CONFIG] = "pg_config",
 };
 

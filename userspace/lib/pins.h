@@ -25,7 +25,8 @@ enum pg_map {
 	PG_MAP_SA_STATS,
 	PG_MAP_STATS,
 	PG_MAP_ALLOW,
-	PG_MAP_CONFIG,
+	PG_MAP_ALLOW_HINT,
+	PG_MAP_CONFIG,		/* last: pg_state_open() opens it first */
 	PG_MAP_NR,
 };
 
