@@ -533,6 +533,7 @@ static __always_inline void flow_key_fill(void *data, void *data_end, const stru
 static __always_inline void flow_flush(const struct pg_flow_cache *c)
 {
 	struct pg_flow *v = bpf_map_lookup_elem(&pg_flows, &c->key);
+	int i;
 
 	if (!v) {
 		bpf_map_update_elem(&pg_flows, &c->key, &c->flow, BPF_NOEXIST);
@@ -544,6 +545,8 @@ static __always_inline void flow_flush(const struct pg_flow_cache *c)
 	v->spi = c->flow.spi;
 	if (!v->first_ns)
 		v->first_ns = c->flow.first_ns;
+	for (i = 0; i < PG_V_MAX; i++)
+		v->drops[i] += c->flow.drops[i];
 }
 
 static __always_inline int flow_key_equal(const struct pg_flow_key *a,

@@ -79,11 +79,17 @@ static __always_inline __u64 sip_final(struct siphash_state *s, __u64 last)
  * ANDed with skip_mask first: the L4 checksum is not covered. Returns 0 with *last set, -1 if the packet is
  * shorter than off + len or len is past the bound.
  */
-static __always_inline int sip_absorb_pkt(struct siphash_state *s, void *data,
+static __always_inline int sip_absorb_pkt(struct siphash_state *state, void *data,
 					  void *data_end, __u32 off, __u32 len,
 					  __u32 skip_word, __u64 skip_mask,
 					  __u64 msg_len, __u64 *last)
 {
+	/*
+	 * A local copy: clang cannot keep *state in registers across packet
+	 * loads that might alias it, and a round trip through memory per
+	 * round costs more than the hash itself.
+	 */
+	struct siphash_state local = *state, *s = &local;
 	__u32 words = len / 8, tail = len & 7, i;
 	__u64 b = msg_len << 56, t = 0;
 	__u8 *p;
@@ -136,6 +142,7 @@ static __always_inline int sip_absorb_pkt(struct siphash_state *s, void *data,
 	if (words == skip_word)
 		t &= skip_mask;
 
+	*state = local;
 	*last = b | t;
 	return 0;
 }

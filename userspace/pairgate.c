@@ -16,6 +16,7 @@
 #include "attach.h"
 #include "log.h"
 #include "netdev.h"
+#include "observe.h"
 #include "parse.h"
 #include "pins.h"
 #include "sa.h"
@@ -52,6 +53,11 @@ static const char usage[] =
 	"  sa del IFACE in|out spi SPI\n"
 	"  sa list IFACE [--json]\n"
 	"  stats IFACE [--json]\n"
+	"  flows IFACE [--json] [--sort pkts|bytes|drops|last] [--limit N]\n"
+	"  top IFACE [--iterations N] [--rows N]\n"
+	"  drops IFACE -w FILE|--print [-c COUNT] [--reason R[,R...]] [--timeout S] [--rate N]\n"
+	"  drops IFACE --log [--interval S] [--iterations N] [--lines K]\n"
+	"  metrics IFACE [--metrics-file PATH [--interval S] [--iterations N]]\n"
 	"  help | version\n"
 	"\n"
 	"PROTO is tcp, udp, icmp, icmpv6, sctp or 0..255; /PORT only for tcp, udp and sctp.\n"
@@ -657,6 +663,10 @@ static const struct {
 	{ "disallow", cmd_disallow },
 	{ "sa", cmd_sa },
 	{ "stats", cmd_stats },
+	{ "flows", pg_cmd_flows },
+	{ "top", pg_cmd_top },
+	{ "drops", pg_cmd_drops },
+	{ "metrics", pg_cmd_metrics },
 };
 
 /* Root, a bpffs, and libxdp pointed at the same bpffs: before any state is touched. */

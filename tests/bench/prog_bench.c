@@ -815,7 +815,7 @@ static void options(int argc, char **argv, struct bench *b, int *cpu)
 
 int main(int argc, char **argv)
 {
-	struct bench b = { .reps = 5, .single_n = 5000, .loop_n = 20000 };
+	struct bench b = { .reps = 7, .single_n = 5000, .loop_n = 20000 };
 	int cpu = -1, d;
 	struct frame *fs;
 	cpu_set_t set;
