@@ -4,17 +4,16 @@
  * with. None of them is attached in production.
  *
  *   bench_xdp_pass     XDP_PASS, the bare-XDP case of the iperf3 bench
- *                      (first in the file, so `ip link ... sec xdp` finds it)
+ *                      (attached by build/bench/netctl)
  *   bench_xdp_drop     XDP_DROP, the floor of BPF_PROG_TEST_RUN
  *   bench_xdp_allow    Eth + IPv4 parse, one hash lookup on the source
  *                      address, drop on a miss: the simplest allowlist
  *   bench_xdp_siphash  Eth + IPv4 parse and SipHash-2-4 over the bytes
  *                      pairgate tags (pseudo-header, shim bytes 0..15, L4
- *                      segment) through pg_tag_calc() and sip_absorb_pkt(),
- *                      the code pairgate runs, then XDP_PASS: no SA lookup,
- *                      no replay window, no strip
- *   bench_xdp_siphash_lean  the same with a leaner absorb loop (an experiment
- *                      for bpf/siphash.h, see sip_absorb_pkt_lean())
+ *                      segment) through pg_tag_begin(), PG_DEFINE_TAG_L4
+ *                      (sip_absorb_pkt()) and pg_tag_end(), the code pairgate
+ *                      runs, then XDP_PASS: no SA lookup, no replay window,
+ *                      no strip
  *   bench_xdp_strip, bench_xdp_strip_direct  only the shim removal, through
  *                      the load/store helpers or direct packet access
  */
@@ -42,7 +41,6 @@ __u64 bench_key[2];
 __u64 bench_sink;
 /* packets whose hash equalled the shim's tag (a correctness cross-check) */
 __u64 bench_tag_match;
-__u64 bench_tag_match_lean;
 
 SEC("xdp")
 int bench_xdp_pass(struct xdp_md *ctx)
@@ -78,85 +76,17 @@ int bench_xdp_allow(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/*
- * An experiment, not pairgate's code: sip_absorb_pkt() with the checksum
- * word taken out of the loop (it is always within the first three words) and
- * nothing in the loop but the load, its bounds check and the two rounds, so
- * that clang can keep the SipHash state in registers. Same message, same tag.
- */
-static __always_inline int sip_absorb_pkt_lean(struct siphash_state *s, void *data,
-					       void *data_end, __u32 off, __u32 len,
-					       __u32 skip_word, __u64 skip_mask,
-					       __u64 msg_len, __u64 *last)
-{
-	__u64 words = len / 8, tail = len & 7, i, b = msg_len << 56;
-	__u8 *p = data + (off & 0xffff);
+/* pairgate's own split: the L4 loop in a global function, the state in a job */
+PG_DEFINE_TAG_L4(bench_tag_l4, struct xdp_md)
 
-	if (len > PG_MAX_L4_LEN)
-		return -1;
-
-	for (i = 0; i < 3 && i < words; i++) {
-		__u64 m;
-
-		if ((void *)(p + 8) > data_end)
-			return -1;
-		m = *(__u64 *)p;
-		sip_absorb(s, i == skip_word ? m & skip_mask : m);
-		p += 8;
-	}
-	for (; i < PG_MAX_L4_LEN / 8; i++) {
-		if (i >= words)
-			break;
-		if ((void *)(p + 8) > data_end)
-			return -1;
-		sip_absorb(s, *(__u64 *)p);
-		p += 8;
-	}
-
-	for (i = 0; i < 7; i++) {
-		if (i >= tail)
-			break;
-		if ((void *)(p + i + 1) > data_end)
-			return -1;
-		b |= (__u64)p[i] << (8 * i);
-	}
-	*last = b;
-	return 0;
-}
-
-/* pg_tag_calc() for IPv4 with sip_absorb_pkt_lean() */
-static __always_inline int tag_calc_lean(void *data, void *data_end, const struct pg_pkt *pk,
-					 const __u64 *key, __u64 *tag)
-{
-	struct iphdr *ip = data + (pk->l3_off & 0xff);
-	struct siphash_state s;
-	__u64 mask, last, *w;
-	__u32 skip;
-
-	if ((void *)(ip + 1) > data_end)
-		return -1;
-	sip_init(&s, key[0], key[1]);
-	sip_absorb(&s, *(__u64 *)&ip->saddr);
-	sip_absorb(&s, pg_pseudo_tail(pk->l4_len, pk->proto));
-	w = data + (pk->shim_off & 0xff);
-	if ((void *)(w + 2) > data_end)
-		return -1;
-	sip_absorb(&s, w[0]);
-	sip_absorb(&s, w[1]);
-	pg_csum_skip(pk->proto, &skip, &mask);
-	if (sip_absorb_pkt_lean(&s, data, data_end, pk->l4_off, pk->l4_len, skip, mask,
-				PG_PSEUDO4_LEN + PG_SHIM_TAGGED_LEN + pk->l4_len, &last))
-		return -1;
-	*tag = sip_final(&s, last);
-	return 0;
-}
-
-static __always_inline int siphash_prog(struct xdp_md *ctx, int lean)
+SEC("xdp")
+int bench_xdp_siphash(struct xdp_md *ctx)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	void *data = (void *)(long)ctx->data;
 	struct ethhdr *eth = data;
 	struct pg_pkt pk = {};
+	struct pg_tag_job job;
 	struct pg_shim *shim;
 	struct iphdr *iph;
 	__u32 ihl, tot_len;
@@ -184,30 +114,26 @@ static __always_inline int siphash_prog(struct xdp_md *ctx, int lean)
 	pk.shim_off = sizeof(*eth) + ihl;
 	pk.l4_off = pk.shim_off + PG_SHIM_LEN;
 	pk.l4_len = tot_len - ihl - PG_SHIM_LEN;
-	if (lean ? tag_calc_lean(data, data_end, &pk, bench_key, &tag) :
-		   pg_tag_calc(data, data_end, &pk, bench_key, &tag))
+	if (pg_tag_begin(data, data_end, &pk, bench_key, &job))
+		return XDP_DROP;
+	if (bench_tag_l4(ctx, &job))
+		return XDP_DROP;
+	tag = pg_tag_end(&job);
+
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	shim = data + sizeof(*eth) + (ihl & 0x3c);
+	if ((void *)(shim + 1) > data_end)
 		return XDP_DROP;
 
 	bench_sink = tag;
 	if (tag == *(__u64 *)shim->tag)
-		__sync_fetch_and_add(lean ? &bench_tag_match_lean : &bench_tag_match, 1);
+		__sync_fetch_and_add(&bench_tag_match, 1);
 	return XDP_PASS;
 }
 
-SEC("xdp")
-int bench_xdp_siphash(struct xdp_md *ctx)
-{
-	return siphash_prog(ctx, 0);
-}
-
-SEC("xdp")
-int bench_xdp_siphash_lean(struct xdp_md *ctx)
-{
-	return siphash_prog(ctx, 1);
-}
-
 /*
- * Another experiment: only the shim removal pairgate does on a verified
+ * An experiment: only the shim removal pairgate does on a verified
  * frame (copy Ethernet + IPv4 header out, move the head by 24, copy back),
  * to see what the strip costs on its own.
  */
