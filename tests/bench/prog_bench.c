@@ -322,6 +322,18 @@ static uint32_t test_run(int fd, const struct frame *f, int repeat, uint32_t *re
 	return opts.duration;
 }
 
+/* The mean of the middle 90% of d[0..n-1] (sorts d). */
+static double trimmed_mean(double *d, int n)
+{
+	double m = 0;
+	int i;
+
+	qsort(d, n, sizeof(*d), cmp_double);
+	for (i = n / 20; i < n - n / 20; i++)
+		m += d[i];
+	return m / (n - 2 * (n / 20));
+}
+
 /*
  * single mode: repeat = 1 over n frames. The kernel reports each duration in
  * whole ns from two ktime reads, which on this kind of VM comes in steps of
@@ -343,11 +355,7 @@ static double time_single(const char *name, int fd, struct frame *fs, int n, uin
 			exit(1);
 		}
 	}
-	qsort(d, n, sizeof(*d), cmp_double);
-	m = 0;
-	for (i = n / 20; i < n - n / 20; i++)
-		m += d[i];
-	m /= n - 2 * (n / 20);
+	m = trimmed_mean(d, n);
 	free(d);
 	return m;
 }
@@ -365,6 +373,37 @@ static void expect_count(struct bench *b, const char *name, uint32_t verdict,
 }
 
 /* ---- the cases ---- */
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/*
+ * libsodium over the message pairgate hashes for a tagged frame of size
+ * bytes, laid out in one buffer: ns per hash over a ~10 ms timed loop.
+ */
+static double libsodium_once(int size)
+{
+	static uint8_t msg[FRAME_MAX], sink;
+	size_t len = PG_PSEUDO4_LEN + PG_SHIM_TAGGED_LEN + (size - ETH_HLEN - 20 - PG_SHIM_LEN);
+	int k, iters = 10000000 / (len + 64);
+	uint8_t out[8];
+	double t;
+
+	for (k = 0; k < (int)len; k++)
+		msg[k] = (uint8_t)(k * 13);
+	t = now_ns();
+	for (k = 0; k < iters; k++) {
+		msg[0] = (uint8_t)k;
+		crypto_shorthash_siphash24(out, msg, len, key_in);
+		sink ^= out[0];
+	}
+	return (now_ns() - t) / iters;
+}
 
 static const int sizes[] = { 66, 512, 1514 };
 #define NSIZES ((int)(sizeof(sizes) / sizeof(sizes[0])))
@@ -507,44 +546,116 @@ static void check_strip(struct bench *b, int size)
 		die("%s", "pg_xdp_ingress output differs from pg_tag_strip()");
 }
 
+/* One program of an interleaved single-mode run. */
+struct sprog {
+	struct row *r;
+	int fd;
+	uint32_t want;
+	struct dp *dp;		/* whose verdict counter must move by n, or NULL */
+	uint32_t verdict;
+	double *d;
+};
+
 /*
- * Single mode over distinct frames: forged tags, then fresh frames through the
- * bare SipHash (real build only) and through pairgate, each accepted once.
+ * Single mode, interleaved: frame k goes through every program before frame
+ * k + 1 does, so a disturbance of the machine hits all of them alike and the
+ * ratios between them stay sound. Fills repetition rep of each row.
+ */
+static void time_interleaved(struct bench *b, struct sprog *p, int np, struct frame *fs,
+			     int rep)
+{
+	struct dp *cur = b->cur;
+	uint64_t before[8];
+	uint32_t ret;
+	int i, k;
+
+	for (i = 0; i < np; i++) {
+		b->cur = p[i].dp ? p[i].dp : cur;
+		before[i] = p[i].dp ? verdict_count(b, p[i].verdict) : 0;
+	}
+	for (k = 0; k < b->single_n; k++) {
+		for (i = 0; i < np; i++) {
+			p[i].d[k] = test_run(p[i].fd, &fs[k], 1, &ret, NULL);
+			if (ret != p[i].want) {
+				fprintf(stderr, "prog_bench: %s: frame %d: verdict %u, expected %u\n",
+					p[i].r->name, k, ret, p[i].want);
+				exit(1);
+			}
+		}
+	}
+	for (i = 0; i < np; i++) {
+		b->cur = p[i].dp ? p[i].dp : cur;
+		if (p[i].dp)
+			expect_count(b, p[i].r->name, p[i].verdict, before[i], b->single_n);
+		p[i].r->v[rep] = trimmed_mean(p[i].d, b->single_n);
+	}
+	b->cur = cur;
+}
+
+static struct sprog sprog_of(struct bench *b, struct dp *dp, const char *name, int size,
+			     uint32_t want, uint32_t verdict)
+{
+	struct sprog p = { .want = want, .dp = dp, .verdict = verdict };
+
+	b->cur = dp;
+	p.r = row_add(nm(b, name), "single", size);
+	p.fd = bpf_program__fd(dp->xdp);
+	p.d = calloc(b->single_n, sizeof(double));
+	if (!p.d)
+		die("%s", "out of memory");
+	return p;
+}
+
+/*
+ * Single mode over distinct frames, both builds of pairgate side by side:
+ * forged tags (sequence numbers ahead of the window, so they reach the
+ * hash), then fresh frames through the bare SipHash and through pairgate,
+ * each accepted exactly once by each build (their SAs are separate). The
+ * libsodium loop runs once per repetition too, between them.
  */
 static void bench_pg_single(struct bench *b, struct frame *fs)
 {
-	int sip = bpf_program__fd(b->bb->progs.bench_xdp_siphash);
-	int pg = bpf_program__fd(b->cur->xdp), n = b->single_n, i, j, k;
-	struct row *rs = NULL, *rf, *rv;
-	bool base = !b->cur->suffix;
-	uint64_t before;
+	struct dp *d0 = &b->dps[0], *d1 = &b->dps[1];
+	struct sprog forged[2], fresh[3];
+	int i, j, k, n = b->single_n;
+	struct row *rl;
 
 	for (i = 0; i < NSIZES; i++) {
+		b->cur = d0;
 		check_strip(b, sizes[i]);
-		if (base)
-			rs = row_add("bare in-BPF SipHash (baseline)", "single", sizes[i]);
-		rf = row_add(nm(b, "pairgate forged tag, known SPI (drop)"), "single", sizes[i]);
-		rv = row_add(nm(b, "pairgate verified, stripped (pass)"), "single", sizes[i]);
+		b->cur = d1;
+		check_strip(b, sizes[i]);
+
+		fresh[0] = sprog_of(b, d0, "bare in-BPF SipHash (baseline)", sizes[i], XDP_PASS, 0);
+		fresh[0].fd = bpf_program__fd(b->bb->progs.bench_xdp_siphash);
+		fresh[0].dp = NULL;
+		for (k = 0; k < 2; k++) {
+			forged[k] = sprog_of(b, &b->dps[k], "pairgate forged tag, known SPI (drop)",
+					     sizes[i], XDP_DROP, PG_V_BAD_TAG);
+			fresh[k + 1] = sprog_of(b, &b->dps[k], "pairgate verified, stripped (pass)",
+						sizes[i], XDP_PASS, PG_V_VERIFIED);
+		}
+		rl = row_add("libsodium crypto_shorthash_siphash24 (userspace)", "loop", sizes[i]);
 		for (j = 0; j < b->reps; j++) {
 			for (k = 0; k < n; k++)
 				frame_tagged(&fs[k], sizes[i], SEQ_FORGED + k, SPI_IN, true);
-			before = verdict_count(b, PG_V_BAD_TAG);
-			rf->v[j] = time_single(rf->name, pg, fs, n, XDP_DROP);
-			expect_count(b, rf->name, PG_V_BAD_TAG, before, n);
-
+			time_interleaved(b, forged, 2, fs, j);
 			for (k = 0; k < n; k++)
 				frame_tagged(&fs[k], sizes[i], b->next_seq++, SPI_IN, false);
-			if (rs)
-				rs->v[j] = time_single(rs->name, sip, fs, n, XDP_PASS);
-			before = verdict_count(b, PG_V_VERIFIED);
-			rv->v[j] = time_single(rv->name, pg, fs, n, XDP_PASS);
-			expect_count(b, rv->name, PG_V_VERIFIED, before, n);
+			time_interleaved(b, fresh, 3, fs, j);
+			rl->v[j] = libsodium_once(sizes[i]);
 		}
-		if (rs)
-			row_finish(rs, b->reps);
-		row_finish(rf, b->reps);
-		row_finish(rv, b->reps);
+		row_finish(rl, b->reps);
+		for (k = 0; k < 3; k++) {
+			row_finish(fresh[k].r, b->reps);
+			free(fresh[k].d);
+		}
+		for (k = 0; k < 2; k++) {
+			row_finish(forged[k].r, b->reps);
+			free(forged[k].d);
+		}
 	}
+	b->cur = d0;
 }
 
 /* Drops in single mode, to size the repeat=1 overhead and compare with loop mode. */
@@ -641,45 +752,6 @@ static void bench_tagger(struct bench *b, struct frame *fs)
 	}
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-/* libsodium over the message pairgate hashes for a tagged frame of size bytes. */
-static void bench_libsodium(struct bench *b)
-{
-	static uint8_t msg[FRAME_MAX];
-	uint8_t out[8], sink = 0;
-	int i, j, k, iters;
-	struct row *r;
-	size_t len;
-	double t;
-
-	for (i = 0; i < NSIZES; i++) {
-		len = PG_PSEUDO4_LEN + PG_SHIM_TAGGED_LEN +
-		      (sizes[i] - ETH_HLEN - 20 - PG_SHIM_LEN);
-		for (k = 0; k < (int)len; k++)
-			msg[k] = (uint8_t)(k * 13);
-		iters = 100000000 / (len + 64);
-		r = row_add("libsodium crypto_shorthash_siphash24 (userspace)", "loop", sizes[i]);
-		for (j = 0; j < b->reps; j++) {
-			t = now_ns();
-			for (k = 0; k < iters; k++) {
-				msg[0] = (uint8_t)k;
-				crypto_shorthash_siphash24(out, msg, len, key_in);
-				sink ^= out[0];
-			}
-			r->v[j] = (now_ns() - t) / iters;
-		}
-		row_finish(r, b->reps);
-	}
-	if (sink == 0x5a)
-		fputs("", stderr);	/* keeps the loop's results alive */
-}
 
 /* ---- report ---- */
 
@@ -754,11 +826,11 @@ static void print_ratios(void)
 	ratio("verified 1514 B / libsodium same bytes", "<= 2x", 2.0, true,
 	      row_find("pairgate verified, stripped (pass)", "single", 1514),
 	      row_find("libsodium crypto_shorthash_siphash24 (userspace)", "loop", 1514));
-	ratio("forged 1514 B / bare in-BPF SipHash 1514 B (loop)", "(info)", 1e9, true,
-	      row_find("pairgate forged tag, known SPI (drop)", "loop", 1514),
-	      row_find("bare in-BPF SipHash (baseline)", "loop", 1514));
-	ratio("bare in-BPF SipHash / libsodium, 1514 B (loop)", "(info)", 1e9, true,
-	      row_find("bare in-BPF SipHash (baseline)", "loop", 1514),
+	ratio("forged 1514 B / bare in-BPF SipHash 1514 B (single)", "(info)", 1e9, true,
+	      row_find("pairgate forged tag, known SPI (drop)", "single", 1514),
+	      row_find("bare in-BPF SipHash (baseline)", "single", 1514));
+	ratio("bare in-BPF SipHash (single) / libsodium, 1514 B", "(info)", 1e9, true,
+	      row_find("bare in-BPF SipHash (baseline)", "single", 1514),
 	      row_find("libsodium crypto_shorthash_siphash24 (userspace)", "loop", 1514));
 	putchar('\n');
 }
@@ -859,14 +931,13 @@ int main(int argc, char **argv)
 	b.cur = &b.dps[0];
 	lcases_run(&b);
 	bench_single_drops(&b, fs);
+	bench_pg_single(&b, fs);
 	for (d = 0; d < 2; d++) {
 		b.cur = &b.dps[d];
-		bench_pg_single(&b, fs);
 		bench_tagger(&b, fs);
 	}
 	b.cur = &b.dps[0];
 	bench_strip(&b, fs);
-	bench_libsodium(&b);
 
 	printf("Pinned to CPU %d; %d repetitions; loop mode repeat=%d; single mode "
 	       "%d packets per repetition.\n\n", cpu, b.reps, b.loop_n, b.single_n);
