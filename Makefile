@@ -50,7 +50,8 @@ all: deps $(OUT)/pairgate $(DAEMON) $(UNIT_BINS) $(BENCH_BINS)
 deps:
 	$(Q)tools/install-deps.sh
 
-$(OUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/pairgate.h
+# bench_noflows.bpf.c includes pairgate.bpf.c, hence the extra prerequisite.
+$(OUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/pairgate.h bpf/pairgate.bpf.c
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@

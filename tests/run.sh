@@ -7,6 +7,7 @@
 #   tests/run.sh [PATTERN...]    only programs whose path contains a PATTERN
 #   V=1 tests/run.sh             show every program's whole output
 #   PG_TEST_TIMEOUT=SECS         time limit per program (default 300)
+#   PG_FUZZ_SECONDS=SECS         fuzzing time per harness (default 15)
 #
 # Each program prints one line per case, "PASS <name>", "FAIL <name>: <why>"
 # or "SKIP <name>: <why>", and exits non-zero if any case failed. A program
@@ -81,6 +82,10 @@ for prog in tests/integration/*.sh; do
 	[ -f "$prog" ] || continue
 	selected "$prog" "$@" && run_one "$prog" bash "$prog"
 done
+
+# every libFuzzer harness for a bounded time under ASan and UBSan (longer: make fuzz)
+selected tests/fuzz/run.sh "$@" &&
+	run_one tests/fuzz/run.sh bash tests/fuzz/run.sh "${PG_FUZZ_SECONDS:-15}"
 
 echo "$skipped skipped"
 echo "$passed passed, $failed failed"

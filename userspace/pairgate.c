@@ -17,6 +17,7 @@
 #include "log.h"
 #include "netdev.h"
 #include "observe.h"
+#include "pairing_cli.h"
 #include "parse.h"
 #include "pins.h"
 #include "sa.h"
@@ -58,6 +59,10 @@ static const char usage[] =
 	"  drops IFACE -w FILE|--print [-c COUNT] [--reason R[,R...]] [--timeout S] [--rate N]\n"
 	"  drops IFACE --log [--interval S] [--iterations N] [--lines K]\n"
 	"  metrics IFACE [--metrics-file PATH [--interval S] [--iterations N]]\n"
+	"\n"
+	"Pairing (through pairgated's control socket; $PAIRGATE_SOCKET):\n"
+	PG_PAIRING_USAGE
+	"\n"
 	"  help | version\n"
 	"\n"
 	"PROTO is tcp, udp, icmp, icmpv6, sctp or 0..255; /PORT only for tcp, udp and sctp.\n"
@@ -669,6 +674,24 @@ static const struct {
 	{ "metrics", pg_cmd_metrics },
 };
 
+/*
+ * Commands that never touch the bpffs: genkey and pubkey work without root,
+ * and the rest talk to pairgated, whose socket admits root only.
+ */
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} pairing_commands[] = {
+	{ "genkey", pg_cmd_genkey },
+	{ "pubkey", pg_cmd_pubkey },
+	{ "invite", pg_cmd_invite },
+	{ "join", pg_cmd_join },
+	{ "peer", pg_cmd_peer },
+	{ "peers", pg_cmd_peers },
+	{ "show", pg_cmd_show },
+	{ "rekey", pg_cmd_rekey },
+};
+
 /* Root, a bpffs, and libxdp pointed at the same bpffs: before any state is touched. */
 static int check_env(void)
 {
@@ -701,6 +724,10 @@ int main(int argc, char **argv)
 		printf("pairgate %s\n", PAIRGATE_VERSION);
 		return 0;
 	}
+
+	for (i = 0; i < ARRAY_SIZE(pairing_commands); i++)
+		if (!strcmp(cmd, pairing_commands[i].name))
+			return pairing_commands[i].fn(argc - 1, argv + 1) ? 1 : 0;
 
 	for (i = 0; i < ARRAY_SIZE(commands); i++) {
 		if (strcmp(cmd, commands[i].name))

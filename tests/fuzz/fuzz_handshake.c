@@ -90,6 +90,38 @@ static void fuzz_initiation(const uint8_t *data, size_t len, uint8_t flags)
 	free(buf);
 }
 
+static const uint8_t join_secret[HS_INVITE_SECRET_LEN] = { 7 };
+
+static int join_decide(void *arg, const struct hs_join_req *req, struct hs_peer **peer)
+{
+	(void)arg;
+	if (!hs_join_proof_ok(&id_b, req, join_secret))
+		return HS_E_JOIN_INVALID;
+	*peer = &b_sees_a;
+	return 0;
+}
+
+/* Join initiations (type 4) and the refusal a joiner may get back. */
+static void fuzz_join(const uint8_t *data, size_t len, uint8_t flags)
+{
+	struct hs_src src = { .addr = { [15] = 1 }, .port = 4242 };
+	uint8_t *buf = copy(data, len), out[HS_MAX_MSG_LEN];
+	struct hs_handshake hs = pending;
+	struct hs_join_req req;
+
+	if (flags & FIX_MACS)
+		fix_mac1(buf, len, id_b.mac1_key);
+	if (!hs_consume_join(&hs, &id_b, buf, len, &src, flags & UNDER_LOAD, lookup,
+			     join_decide, NULL, &req))
+		hs_create_response(&hs, 0, 0, out, sizeof(out));
+	hs_refusal_create(join_secret, buf, len, HS_E_JOIN_USED, out, sizeof(out));
+	hs = pending;
+	if ((flags & FIX_MACS) && len >= 8)
+		put_be32(buf + 4, pending.local_index);
+	hs_refusal_consume(&hs, join_secret, buf, len);
+	free(buf);
+}
+
 static void fuzz_response(const uint8_t *data, size_t len, uint8_t flags)
 {
 	uint8_t *buf = copy(data, len);
@@ -160,6 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_initiation(data, size, flags);
 	fuzz_response(data, size, flags);
 	fuzz_cookie_reply(data, size, flags);
+	fuzz_join(data, size, flags);
 	fuzz_noise(data, size, flags);
 	fuzz_base64(data, size);
 	return 0;

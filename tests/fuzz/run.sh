@@ -17,7 +17,9 @@ cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-30}
 CLANG=${CLANG:-clang}
 OUT=build/fuzz
-LIB_SRCS="userspace/lib/noise.c userspace/lib/handshake.c userspace/lib/b64key.c"
+LIB_SRCS="userspace/lib/noise.c userspace/lib/handshake.c userspace/lib/b64key.c \
+	userspace/lib/invite.c userspace/lib/kvfile.c userspace/lib/pairstate.c \
+	userspace/lib/ctl.c userspace/lib/log.c"
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-Iinclude -Iuserspace/lib"
 
@@ -34,7 +36,7 @@ for src in tests/fuzz/*.c; do
 	corpus=$OUT/corpus-$name
 
 	# shellcheck disable=SC2086
-	if ! $CLANG $CFLAGS "$src" $LIB_SRCS -lsodium -o "$bin" >"$log" 2>&1; then
+	if ! $CLANG $CFLAGS "$src" $LIB_SRCS -lsodium -lxdp -lbpf -o "$bin" >"$log" 2>&1; then
 		echo "FAIL $name: does not build (see $log)"
 		failed=$((failed + 1))
 		continue

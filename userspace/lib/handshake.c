@@ -20,10 +20,15 @@ static const char label_mac1[] = "pairgate v1 mac1 key";
 static const char label_cookie[] = "pairgate v1 cookie key";
 static const char label_tag[] = "pairgate v1 siphash tag key";
 static const char label_aead[] = "pairgate v1 sealed aead key";
+static const char label_proof[] = "pairgate v1 join proof";
+static const char label_refusal[] = "pairgate v1 join refusal";
 
 /* Payloads inside the Noise messages. */
 #define INIT_PAYLOAD_LEN	(HS_TAI64N_LEN + 4)	/* timestamp, inbound SPI */
 #define RESP_PAYLOAD_LEN	4			/* inbound SPI */
+#define JOIN_EXTRA_LEN		(HS_INVITE_ID_LEN + HS_JOIN_PROOF_LEN)
+#define JOIN_PAYLOAD_LEN	(INIT_PAYLOAD_LEN + JOIN_EXTRA_LEN)
+#define MAX_INIT_PAYLOAD	JOIN_PAYLOAD_LEN
 
 /* Offsets; the two MACs always end a message. */
 #define HDR_LEN			4
@@ -32,6 +37,10 @@ static const char label_aead[] = "pairgate v1 sealed aead key";
 #define RESP_RECEIVER_OFF	8
 #define RESP_NOISE_OFF		12
 #define RESP_NOISE_LEN		NOISE_IK_MSG2_LEN(RESP_PAYLOAD_LEN)
+#define JOIN_NOISE_LEN		NOISE_IK_MSG1_LEN(JOIN_PAYLOAD_LEN)
+#define REFUSAL_RECEIVER_OFF	4
+#define REFUSAL_REASON_OFF	8
+#define REFUSAL_MAC_OFF		16
 #define COOKIE_RECEIVER_OFF	4
 #define COOKIE_NONCE_OFF	8
 #define COOKIE_NONCE_LEN	crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
@@ -43,6 +52,8 @@ _Static_assert(INIT_NOISE_OFF + INIT_NOISE_LEN + 2 * HS_MAC_LEN == HS_INITIATION
 	       "initiation layout");
 _Static_assert(RESP_NOISE_OFF + RESP_NOISE_LEN + 2 * HS_MAC_LEN == HS_RESPONSE_LEN,
 	       "response layout");
+_Static_assert(INIT_NOISE_OFF + JOIN_NOISE_LEN + 2 * HS_MAC_LEN == HS_JOIN_LEN, "join layout");
+_Static_assert(REFUSAL_MAC_OFF + HS_MAC_LEN == HS_REFUSAL_LEN, "refusal layout");
 _Static_assert(COOKIE_SEALED_OFF + HS_COOKIE_LEN + 16 == HS_COOKIE_REPLY_LEN,
 	       "cookie reply layout");
 
@@ -314,6 +325,10 @@ static size_t expected_len(uint8_t type)
 		return HS_RESPONSE_LEN;
 	case HS_MSG_COOKIE:
 		return HS_COOKIE_REPLY_LEN;
+	case HS_MSG_JOIN:
+		return HS_JOIN_LEN;
+	case HS_MSG_REFUSAL:
+		return HS_REFUSAL_LEN;
 	default:
 		return 0;
 	}
@@ -336,6 +351,8 @@ int hs_peek(const uint8_t *buf, size_t len, uint32_t *receiver_index)
 			*receiver_index = get_be32(buf + RESP_RECEIVER_OFF);
 		else if (buf[0] == HS_MSG_COOKIE)
 			*receiver_index = get_be32(buf + COOKIE_RECEIVER_OFF);
+		else if (buf[0] == HS_MSG_REFUSAL)
+			*receiver_index = get_be32(buf + REFUSAL_RECEIVER_OFF);
 	}
 	return buf[0];
 }
@@ -357,15 +374,19 @@ static void put_header(uint8_t *out, uint8_t type)
 
 /* ---- initiation ---- */
 
-int hs_create_initiation(struct hs_handshake *hs, struct hs_identity *id, struct hs_peer *peer,
-			 uint32_t sender_index, uint32_t in_spi, uint8_t *out, size_t cap)
+/* Type 1, or type 4 when secret is given: the same message with a longer payload. */
+static int create_init(struct hs_handshake *hs, struct hs_identity *id, struct hs_peer *peer,
+		       uint32_t sender_index, uint32_t in_spi, const uint8_t *secret,
+		       uint8_t *out, size_t cap)
 {
-	uint8_t payload[INIT_PAYLOAD_LEN];
+	size_t plen = secret ? JOIN_PAYLOAD_LEN : INIT_PAYLOAD_LEN;
+	size_t len = secret ? HS_JOIN_LEN : HS_INITIATION_LEN;
+	uint8_t payload[MAX_INIT_PAYLOAD];
 	int n, err;
 
 	if (!hs || !id || !peer || !out)
 		return HS_E_INVAL;
-	if (cap < HS_INITIATION_LEN)
+	if (cap < len)
 		return HS_E_SPACE;
 
 	memset(hs, 0, sizeof(*hs));
@@ -382,16 +403,21 @@ int hs_create_initiation(struct hs_handshake *hs, struct hs_identity *id, struct
 	next_timestamp(peer, hs->ts);
 	memcpy(payload, hs->ts, HS_TAI64N_LEN);
 	put_be32(payload + HS_TAI64N_LEN, hs->local_spi);
+	if (secret) {
+		hs_invite_id(payload + INIT_PAYLOAD_LEN, secret);
+		hs_join_proof(payload + INIT_PAYLOAD_LEN + HS_INVITE_ID_LEN, secret, id->pub,
+			      peer->pub, hs->ts);
+	}
 
-	put_header(out, HS_MSG_INITIATION);
+	put_header(out, secret ? HS_MSG_JOIN : HS_MSG_INITIATION);
 	put_be32(out + 4, hs->local_index);
-	n = noise_write_message(&hs->noise, payload, sizeof(payload), out + INIT_NOISE_OFF,
-				INIT_NOISE_LEN);
+	n = noise_write_message(&hs->noise, payload, plen, out + INIT_NOISE_OFF,
+				NOISE_IK_MSG1_LEN(plen));
 	if (n < 0) {
 		err = n;
 		goto out;
 	}
-	add_macs(hs, out, HS_INITIATION_LEN);
+	add_macs(hs, out, len);
 	hs->state = HS_STATE_INIT_SENT;
 out:
 	sodium_memzero(payload, sizeof(payload));
@@ -399,7 +425,22 @@ out:
 		hs_wipe_handshake(hs);
 		return from_noise_err(err);
 	}
-	return HS_INITIATION_LEN;
+	return len;
+}
+
+int hs_create_initiation(struct hs_handshake *hs, struct hs_identity *id, struct hs_peer *peer,
+			 uint32_t sender_index, uint32_t in_spi, uint8_t *out, size_t cap)
+{
+	return create_init(hs, id, peer, sender_index, in_spi, NULL, out, cap);
+}
+
+int hs_create_join(struct hs_handshake *hs, struct hs_identity *id, struct hs_peer *peer,
+		   uint32_t sender_index, uint32_t in_spi,
+		   const uint8_t secret[HS_INVITE_SECRET_LEN], uint8_t *out, size_t cap)
+{
+	if (!secret)
+		return HS_E_INVAL;
+	return create_init(hs, id, peer, sender_index, in_spi, secret, out, cap);
 }
 
 /* The authenticated initiation payload: replay check, then commit. */
@@ -420,18 +461,33 @@ static int accept_initiation(struct hs_handshake *hs, struct hs_peer *peer,
 	return 0;
 }
 
-int hs_consume_initiation(struct hs_handshake *hs, struct hs_identity *id,
-			  const uint8_t *buf, size_t len, const struct hs_src *src,
-			  bool under_load, hs_lookup_fn lookup, void *arg)
+/* The joiner's claim, once Noise has authenticated its static key. */
+static int decide_join(const struct hs_handshake *hs, const uint8_t *payload,
+		       hs_join_fn join, void *arg, struct hs_join_req *req,
+		       struct hs_peer **peer)
 {
-	uint8_t payload[INIT_PAYLOAD_LEN];
+	memcpy(req->pub, noise_handshake_remote_static(&hs->noise), HS_KEY_LEN);
+	memcpy(req->ts, payload, HS_TAI64N_LEN);
+	memcpy(req->invite_id, payload + INIT_PAYLOAD_LEN, HS_INVITE_ID_LEN);
+	memcpy(req->proof, payload + INIT_PAYLOAD_LEN + HS_INVITE_ID_LEN, HS_JOIN_PROOF_LEN);
+	*peer = NULL;
+	return join(arg, req, peer);
+}
+
+static int consume_init(struct hs_handshake *hs, struct hs_identity *id,
+			const uint8_t *buf, size_t len, const struct hs_src *src,
+			bool under_load, hs_lookup_fn lookup, hs_join_fn join, void *arg,
+			struct hs_join_req *req)
+{
+	size_t plen = join ? JOIN_PAYLOAD_LEN : INIT_PAYLOAD_LEN;
+	uint8_t payload[MAX_INIT_PAYLOAD];
 	struct hs_peer *peer;
 	int err, n;
 
 	if (!hs || !id || !src || !lookup)
 		return HS_E_INVAL;
 	memset(hs, 0, sizeof(*hs));
-	err = check_frame(buf, len, HS_MSG_INITIATION);
+	err = check_frame(buf, len, join ? HS_MSG_JOIN : HS_MSG_INITIATION);
 	if (err)
 		return err;
 	err = check_mac1(id->mac1_key, buf, len);
@@ -447,23 +503,139 @@ int hs_consume_initiation(struct hs_handshake *hs, struct hs_identity *id,
 				   strlen(prologue), id->priv, NULL, id->psk);
 	if (err)
 		goto out;
-	n = noise_read_message(&hs->noise, buf + INIT_NOISE_OFF, INIT_NOISE_LEN, payload,
-			       sizeof(payload));
-	if (n < 0 || n != INIT_PAYLOAD_LEN) {
+	n = noise_read_message(&hs->noise, buf + INIT_NOISE_OFF, NOISE_IK_MSG1_LEN(plen), payload,
+			       plen);
+	if (n < 0 || (size_t)n != plen) {
 		err = n < 0 ? from_noise_err(n) : HS_E_PAYLOAD;
 		goto out;
 	}
 	peer = lookup(arg, noise_handshake_remote_static(&hs->noise));
-	if (!peer) {
+	if (!peer && join)
+		err = decide_join(hs, payload, join, arg, req, &peer);
+	else if (!peer)
 		err = HS_E_UNKNOWN_PEER;
-		goto out;
-	}
-	err = accept_initiation(hs, peer, payload);
+	if (!err && !peer)
+		err = HS_E_JOIN_INVALID;
+	if (!err)
+		err = accept_initiation(hs, peer, payload);
 out:
 	sodium_memzero(payload, sizeof(payload));
 	if (err)
 		hs_wipe_handshake(hs);
 	return err;
+}
+
+int hs_consume_initiation(struct hs_handshake *hs, struct hs_identity *id,
+			  const uint8_t *buf, size_t len, const struct hs_src *src,
+			  bool under_load, hs_lookup_fn lookup, void *arg)
+{
+	return consume_init(hs, id, buf, len, src, under_load, lookup, NULL, arg, NULL);
+}
+
+int hs_consume_join(struct hs_handshake *hs, struct hs_identity *id, const uint8_t *buf,
+		    size_t len, const struct hs_src *src, bool under_load, hs_lookup_fn lookup,
+		    hs_join_fn join, void *arg, struct hs_join_req *req)
+{
+	if (!join || !req)
+		return HS_E_INVAL;
+	memset(req, 0, sizeof(*req));
+	return consume_init(hs, id, buf, len, src, under_load, lookup, join, arg, req);
+}
+
+/* ---- joining ---- */
+
+void hs_invite_id(uint8_t id[HS_INVITE_ID_LEN], const uint8_t secret[HS_INVITE_SECRET_LEN])
+{
+	static const char label_id[] = "pairgate v1 invite id";
+
+	crypto_generichash(id, HS_INVITE_ID_LEN, (const uint8_t *)label_id, strlen(label_id),
+			   secret, HS_INVITE_SECRET_LEN);
+}
+
+void hs_join_proof(uint8_t out[HS_JOIN_PROOF_LEN], const uint8_t secret[HS_INVITE_SECRET_LEN],
+		   const uint8_t joiner[HS_KEY_LEN], const uint8_t inviter[HS_KEY_LEN],
+		   const uint8_t ts[HS_TAI64N_LEN])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, secret, HS_INVITE_SECRET_LEN, HS_JOIN_PROOF_LEN);
+	crypto_generichash_update(&st, (const uint8_t *)label_proof, strlen(label_proof));
+	crypto_generichash_update(&st, joiner, HS_KEY_LEN);
+	crypto_generichash_update(&st, inviter, HS_KEY_LEN);
+	crypto_generichash_update(&st, ts, HS_TAI64N_LEN);
+	crypto_generichash_final(&st, out, HS_JOIN_PROOF_LEN);
+}
+
+bool hs_join_proof_ok(const struct hs_identity *id, const struct hs_join_req *req,
+		      const uint8_t secret[HS_INVITE_SECRET_LEN])
+{
+	uint8_t want[HS_JOIN_PROOF_LEN], inv[HS_INVITE_ID_LEN];
+	bool ok;
+
+	hs_invite_id(inv, secret);
+	hs_join_proof(want, secret, req->pub, id->pub, req->ts);
+	ok = !sodium_memcmp(inv, req->invite_id, HS_INVITE_ID_LEN) &&
+	     !sodium_memcmp(want, req->proof, HS_JOIN_PROOF_LEN);
+	sodium_memzero(want, sizeof(want));
+	return ok;
+}
+
+/* MAC of a refusal: its first 16 bytes, then the mac1 of the join it answers. */
+static void refusal_mac(uint8_t out[HS_MAC_LEN], const uint8_t secret[HS_INVITE_SECRET_LEN],
+			const uint8_t *msg, const uint8_t join_mac1[HS_MAC_LEN])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, secret, HS_INVITE_SECRET_LEN, HS_MAC_LEN);
+	crypto_generichash_update(&st, (const uint8_t *)label_refusal, strlen(label_refusal));
+	crypto_generichash_update(&st, msg, REFUSAL_MAC_OFF);
+	crypto_generichash_update(&st, join_mac1, HS_MAC_LEN);
+	crypto_generichash_final(&st, out, HS_MAC_LEN);
+}
+
+int hs_refusal_create(const uint8_t secret[HS_INVITE_SECRET_LEN], const uint8_t *join,
+		      size_t join_len, int reason, uint8_t *out, size_t cap)
+{
+	int err;
+
+	if (!secret || !out || (reason != HS_E_JOIN_USED && reason != HS_E_JOIN_EXPIRED))
+		return HS_E_INVAL;
+	err = check_frame(join, join_len, HS_MSG_JOIN);
+	if (err)
+		return err;
+	if (cap < HS_REFUSAL_LEN)
+		return HS_E_SPACE;
+	memset(out, 0, HS_REFUSAL_LEN);
+	put_header(out, HS_MSG_REFUSAL);
+	memcpy(out + REFUSAL_RECEIVER_OFF, join + 4, 4);
+	put_be32(out + REFUSAL_REASON_OFF, (uint32_t)-reason);
+	refusal_mac(out + REFUSAL_MAC_OFF, secret, out, join + MAC1_OFF(join_len));
+	return HS_REFUSAL_LEN;
+}
+
+int hs_refusal_consume(struct hs_handshake *hs, const uint8_t secret[HS_INVITE_SECRET_LEN],
+		       const uint8_t *buf, size_t len)
+{
+	uint8_t mac[HS_MAC_LEN];
+	uint32_t reason;
+	int err;
+
+	if (!hs || !secret)
+		return HS_E_INVAL;
+	err = check_frame(buf, len, HS_MSG_REFUSAL);
+	if (err)
+		return err;
+	if (hs->state != HS_STATE_INIT_SENT || !hs->initiator)
+		return HS_E_STATE;
+	if (get_be32(buf + REFUSAL_RECEIVER_OFF) != hs->local_index)
+		return HS_E_INDEX;
+	refusal_mac(mac, secret, buf, hs->sent_mac1);
+	if (sodium_memcmp(mac, buf + REFUSAL_MAC_OFF, HS_MAC_LEN))
+		return HS_E_DECRYPT;
+	reason = get_be32(buf + REFUSAL_REASON_OFF);
+	if (reason != (uint32_t)-HS_E_JOIN_USED && reason != (uint32_t)-HS_E_JOIN_EXPIRED)
+		return HS_E_PAYLOAD;
+	return -(int)reason;
 }
 
 /* ---- response ---- */
@@ -556,6 +728,8 @@ int hs_cookie_reply_create(struct hs_identity *id, const uint8_t *msg, size_t ms
 	if (!id || !src || !out)
 		return HS_E_INVAL;
 	err = check_frame(msg, msg_len, HS_MSG_INITIATION);
+	if (err == HS_E_TYPE)
+		err = check_frame(msg, msg_len, HS_MSG_JOIN);
 	if (err)
 		return err;
 	err = check_mac1(id->mac1_key, msg, msg_len);
@@ -678,6 +852,12 @@ const char *hs_strerror(int err)
 		return "invalid public key (low-order point)";
 	case HS_E_CRYPTO:
 		return "libsodium could not be initialised";
+	case HS_E_JOIN_INVALID:
+		return "invite token unknown or its proof is wrong";
+	case HS_E_JOIN_USED:
+		return "invite token already used";
+	case HS_E_JOIN_EXPIRED:
+		return "invite token expired";
 	default:
 		return "unknown handshake error";
 	}

@@ -33,11 +33,19 @@
 #define HS_MSG_INITIATION	1
 #define HS_MSG_RESPONSE		2
 #define HS_MSG_COOKIE		3
+#define HS_MSG_JOIN		4	/* an initiation carrying an invite proof */
+#define HS_MSG_REFUSAL		5	/* the inviter's answer to a refused join */
 
 #define HS_INITIATION_LEN	152
 #define HS_RESPONSE_LEN		96
 #define HS_COOKIE_REPLY_LEN	64
-#define HS_MAX_MSG_LEN		HS_INITIATION_LEN
+#define HS_JOIN_LEN		200
+#define HS_REFUSAL_LEN		32
+#define HS_MAX_MSG_LEN		HS_JOIN_LEN
+
+#define HS_INVITE_ID_LEN	16
+#define HS_INVITE_SECRET_LEN	32
+#define HS_JOIN_PROOF_LEN	32
 
 /* The responder changes its cookie secret this often (seconds). */
 #define HS_COOKIE_SECRET_SECS	120
@@ -61,6 +69,9 @@ enum hs_error {
 	HS_E_STATE = -13,	/* call not valid in the handshake's current state */
 	HS_E_KEY = -14,		/* a DH result was all zero (low-order public key) */
 	HS_E_CRYPTO = -15,	/* libsodium could not be initialised */
+	HS_E_JOIN_INVALID = -16,	/* no such invite, or a wrong proof: send nothing */
+	HS_E_JOIN_USED = -17,		/* the invite has no uses left */
+	HS_E_JOIN_EXPIRED = -18,	/* the invite has expired */
 };
 
 /* Clock hook (nanoseconds, monotonic); NULL means CLOCK_MONOTONIC. */
@@ -188,6 +199,60 @@ int hs_cookie_reply_create(struct hs_identity *id, const uint8_t *msg, size_t ms
  * that peer carries mac2. hs must be the handshake the reply names.
  */
 int hs_cookie_reply_consume(struct hs_handshake *hs, const uint8_t *buf, size_t len);
+
+/* ---- joining by invite (docs/pairing.md) ---- */
+
+/* What a join initiation claims, for the responder's decision. */
+struct hs_join_req {
+	uint8_t pub[HS_KEY_LEN];		/* the joiner's static key, authenticated */
+	uint8_t invite_id[HS_INVITE_ID_LEN];
+	uint8_t proof[HS_JOIN_PROOF_LEN];
+	uint8_t ts[HS_TAI64N_LEN];
+};
+
+/*
+ * Decides a join from a static key that is not a peer yet: returns 0 with
+ * *peer set to a new peer, or HS_E_JOIN_* (check the proof with
+ * hs_join_proof_ok first: only a valid proof earns anything but
+ * HS_E_JOIN_INVALID).
+ */
+typedef int (*hs_join_fn)(void *arg, const struct hs_join_req *req, struct hs_peer **peer);
+
+/* The invite's name on both sides: BLAKE2b-16(key = secret, label). */
+void hs_invite_id(uint8_t id[HS_INVITE_ID_LEN], const uint8_t secret[HS_INVITE_SECRET_LEN]);
+
+/* The proof: BLAKE2b-32(key = secret, label || joiner pub || inviter pub || ts). */
+void hs_join_proof(uint8_t out[HS_JOIN_PROOF_LEN], const uint8_t secret[HS_INVITE_SECRET_LEN],
+		   const uint8_t joiner[HS_KEY_LEN], const uint8_t inviter[HS_KEY_LEN],
+		   const uint8_t ts[HS_TAI64N_LEN]);
+bool hs_join_proof_ok(const struct hs_identity *id, const struct hs_join_req *req,
+		      const uint8_t secret[HS_INVITE_SECRET_LEN]);
+
+/* Joiner: an initiation (type 4) proving knowledge of the invite's secret. */
+int hs_create_join(struct hs_handshake *hs, struct hs_identity *id, struct hs_peer *peer,
+		   uint32_t sender_index, uint32_t in_spi,
+		   const uint8_t secret[HS_INVITE_SECRET_LEN], uint8_t *out, size_t cap);
+
+/*
+ * Inviter: as hs_consume_initiation for type 4. A known static key is
+ * handled as a plain initiation (the joiner retrying after a lost response);
+ * an unknown one goes to join. *req gets the claim whenever Noise succeeded.
+ */
+int hs_consume_join(struct hs_handshake *hs, struct hs_identity *id, const uint8_t *buf,
+		    size_t len, const struct hs_src *src, bool under_load, hs_lookup_fn lookup,
+		    hs_join_fn join, void *arg, struct hs_join_req *req);
+
+/*
+ * Inviter: tells a joiner who proved the secret why it was refused (reason
+ * is HS_E_JOIN_USED or HS_E_JOIN_EXPIRED). MAC'd with the secret, so only
+ * the holder of the token can check it and nobody else can forge it.
+ */
+int hs_refusal_create(const uint8_t secret[HS_INVITE_SECRET_LEN], const uint8_t *join,
+		      size_t join_len, int reason, uint8_t *out, size_t cap);
+
+/* Joiner: returns the reason (HS_E_JOIN_*) or an error for a bad message. */
+int hs_refusal_consume(struct hs_handshake *hs, const uint8_t secret[HS_INVITE_SECRET_LEN],
+		       const uint8_t *buf, size_t len);
 
 /* ---- result ---- */
 
