@@ -1160,7 +1160,22 @@ int pg_xdp_ingress(struct xdp_md *ctx)
 
 /* ---- egress ---- */
 
-PG_DEFINE_TAG_L4(pg_tag_l4_skb, struct __sk_buff)
+PG_DEFINE_TAG_L4_BUF(pg_tag_l4_buf)
+
+/* Where the tagger copies the L4 segment to hash it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sip_buf);
+} pg_tag_buf SEC(".maps");
+
+/*
+ * The linear part the tagger works on: Ethernet, IPv4 with options and the
+ * L4 ports. The payload may stay in page fragments: it is copied out for
+ * the hash, which is far cheaper than linearising the socket buffer.
+ */
+#define PG_TC_PULL	(ETH_HLEN + 60 + 8)
 
 static __always_inline int tc_drop(struct __sk_buff *skb, __u32 verdict)
 {
@@ -1242,7 +1257,18 @@ static __always_inline int tag_store(struct __sk_buff *skb, struct pg_pkt *pk,
 	struct pg_tag_job job;
 	struct pg_shim *sh;
 
-	if (pg_tag_begin(data, data_end, pk, sa->key, &job) || pg_tag_l4_skb(skb, &job))
+	struct sip_buf *buf;
+	__u32 zero = 0, len;
+
+	buf = bpf_map_lookup_elem(&pg_tag_buf, &zero);
+	if (!buf || pg_tag_begin(data, data_end, pk, sa->key, &job))
+		return -1;
+	len = job.len;
+	if (len > PG_MAX_L4_LEN)
+		return -1;
+	if (len && bpf_skb_load_bytes(skb, job.off, buf->b, len))
+		return -1;
+	if (pg_tag_l4_buf(&job, buf))
 		return -1;
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
@@ -1385,7 +1411,8 @@ int pg_tc_tagger(struct __sk_buff *skb)
 	/* the pair has GSO off, so a super-packet here means tags would be shared */
 	if (skb->gso_segs > 1)
 		return tc_drop(skb, PG_V_UNTAGGABLE);
-	if (skb->data_end - skb->data < skb->len && bpf_skb_pull_data(skb, skb->len))
+	if (skb->data_end - skb->data < PG_TC_PULL && skb->data_end - skb->data < skb->len &&
+	    bpf_skb_pull_data(skb, skb->len < PG_TC_PULL ? skb->len : PG_TC_PULL))
 		return tc_drop(skb, PG_V_UNTAGGABLE);
 
 	ret = egress_parse(skb, &pk, &dst);

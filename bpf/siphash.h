@@ -147,4 +147,51 @@ static __always_inline int sip_absorb_pkt(struct siphash_state *state, void *dat
 	return 0;
 }
 
+/* A buffer for sip_absorb_buf: whole words past any tail stay in bounds. */
+struct sip_buf {
+	__u8 b[PG_MAX_L4_LEN + 16];
+};
+
+/*
+ * sip_absorb_pkt() over a copy of the bytes in a buffer: for socket buffers
+ * whose payload sits in page fragments, where copying beats linearising.
+ */
+static __always_inline int sip_absorb_buf(struct siphash_state *state, const struct sip_buf *buf,
+					  __u32 len, __u32 skip_word, __u64 skip_mask,
+					  __u64 msg_len, __u64 *last)
+{
+	struct siphash_state local = *state, *s = &local;
+	__u32 words = len / 8, tail = len & 7, i;
+	__u64 b = msg_len << 56, t = 0;
+
+	if (len > PG_MAX_L4_LEN)
+		return -1;
+
+	for (i = 0; i < 3; i++) {
+		__u64 m;
+
+		if (i >= words)
+			break;
+		m = *(const __u64 *)&buf->b[i * 8];
+		if (i == skip_word)
+			m &= skip_mask;
+		sip_absorb(s, m);
+	}
+	for (i = 3; i < PG_MAX_L4_LEN / 8; i++) {
+		if (i >= words)
+			break;
+		sip_absorb(s, *(const __u64 *)&buf->b[i * 8]);
+	}
+
+	/* the bytes past len are not part of the message */
+	t = *(const __u64 *)&buf->b[(words * 8) & 0x7ff];
+	t &= tail ? ~0ULL >> (64 - 8 * tail) : 0;
+	if (words == skip_word)
+		t &= skip_mask;
+
+	*state = local;
+	*last = b | t;
+	return 0;
+}
+
 #endif /* PG_SIPHASH_H */

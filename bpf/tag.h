@@ -140,6 +140,16 @@ __attribute__((noinline)) int name(ctx_type *ctx, struct pg_tag_job *job)	\
 			      &job->last);					\
 }
 
+/* The same over a copy of the L4 segment in a buffer (see sip_absorb_buf). */
+#define PG_DEFINE_TAG_L4_BUF(name)						\
+__attribute__((noinline)) int name(struct pg_tag_job *job, struct sip_buf *buf)	\
+{										\
+	if (!job || !buf)							\
+		return -1;							\
+	return sip_absorb_buf(&job->s, buf, job->len, job->skip_word,		\
+			      job->skip_mask, job->msg_len, &job->last);	\
+}
+
 static __always_inline __u64 pg_tag_end(struct pg_tag_job *job)
 {
 	return sip_final(&job->s, job->last);
