@@ -129,26 +129,6 @@ struct attach_args {
 	struct pg_rule *rules;
 };
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n))
-		return 0;
-	if (argv[*i][n] == '=') {
-		*val = argv[*i] + n + 1;
-		return 1;
-	}
-	if (argv[*i][n])
-		return 0;
-	if (*i + 1 >= argc) {
-		pg_err("%s needs a value; see pairgate help", name);
-		return -1;
-	}
-	*val = argv[++*i];
-	return 1;
-}
-
 static int parse_attach_opt(int argc, char **argv, int *i, struct attach_args *a)
 {
 	const char *val;
@@ -158,7 +138,7 @@ static int parse_attach_opt(int argc, char **argv, int *i, struct attach_args *a
 		a->opts.flags |= PG_CFG_NO_PMTU_PASS;
 		return 0;
 	}
-	r = opt_value(argc, argv, i, "--xdp-mode", &val);
+	r = pg_opt_value(argc, argv, i, "--xdp-mode", &val);
 	if (r > 0) {
 		if (!strcmp(val, "native") || !strcmp(val, "skb")) {
 			a->opts.mode = val[0] == 'n' ? XDP_MODE_NATIVE : XDP_MODE_SKB;
@@ -168,7 +148,7 @@ static int parse_attach_opt(int argc, char **argv, int *i, struct attach_args *a
 		return -EINVAL;
 	}
 	if (!r)
-		r = opt_value(argc, argv, i, "--allow", &val);
+		r = pg_opt_value(argc, argv, i, "--allow", &val);
 	if (r > 0)
 		return pg_parse_rule(val, NULL, &a->rules[a->opts.n_allow++]) ? -EINVAL : 0;
 	if (!r)

@@ -137,26 +137,6 @@ const char *pg_obs_addr(__u8 family, const __u8 *addr, char *buf, size_t len)
 
 /* ---- options ---- */
 
-int pg_obs_opt(int argc, char **argv, int *i, const char *name, const char **val)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n))
-		return 0;
-	if (argv[*i][n] == '=') {
-		*val = argv[*i] + n + 1;
-		return 1;
-	}
-	if (argv[*i][n])
-		return 0;
-	if (*i + 1 >= argc) {
-		pg_err("%s needs a value; see pairgate help", name);
-		return -1;
-	}
-	*val = argv[++*i];
-	return 1;
-}
-
 int pg_obs_uint(const char *opt, const char *s, unsigned long min, unsigned long max,
 		unsigned long *val)
 {

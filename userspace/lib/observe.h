@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "parse.h"
 #include "pins.h"
 #include "sa.h"
 
@@ -117,8 +118,6 @@ extern volatile sig_atomic_t pg_obs_stop;
 /* SIGINT, SIGTERM and SIGHUP set pg_obs_stop and interrupt poll() and sleeps. */
 void pg_obs_catch_signals(void);
 
-/* "--name VALUE" or "--name=VALUE": 1 if argv[*i] is it, 0 if not, -1 if no value. */
-int pg_obs_opt(int argc, char **argv, int *i, const char *name, const char **val);
 int pg_obs_uint(const char *opt, const char *s, unsigned long min, unsigned long max,
 		unsigned long *val);
 

@@ -502,7 +502,7 @@ static int number_opt(int argc, char **argv, int *i, struct drops_args *a)
 	int r;
 
 	for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
-		r = pg_obs_opt(argc, argv, i, nums[k].name, &val);
+		r = pg_opt_value(argc, argv, i, nums[k].name, &val);
 		if (r < 0)
 			return -EINVAL;
 		if (r > 0)
@@ -528,13 +528,13 @@ static int parse_drops_opt(int argc, char **argv, int *i, struct drops_args *a)
 	r = number_opt(argc, argv, i, a);
 	if (r)
 		return r < 0 ? r : 0;
-	r = pg_obs_opt(argc, argv, i, "-w", &val);
+	r = pg_opt_value(argc, argv, i, "-w", &val);
 	if (r > 0) {
 		a->file = val;
 		return 0;
 	}
 	if (!r)
-		r = pg_obs_opt(argc, argv, i, "--reason", &val);
+		r = pg_opt_value(argc, argv, i, "--reason", &val);
 	if (r > 0)
 		return parse_reasons(val, &a->mask);
 	if (!r)

@@ -294,11 +294,11 @@ static int parse_flows_opt(int argc, char **argv, int *i, struct flows_args *a)
 		a->json = true;
 		return 0;
 	}
-	r = pg_obs_opt(argc, argv, i, "--sort", &val);
+	r = pg_opt_value(argc, argv, i, "--sort", &val);
 	if (r > 0)
 		return parse_sort(val, &a->sort);
 	if (!r)
-		r = pg_obs_opt(argc, argv, i, "--limit", &val);
+		r = pg_opt_value(argc, argv, i, "--limit", &val);
 	if (r > 0)
 		return pg_obs_uint("--limit", val, 1, 1000000, &a->limit);
 	if (!r)

@@ -192,17 +192,17 @@ static int parse_metrics_opt(int argc, char **argv, int *i, struct metrics_args 
 	const char *val;
 	int r;
 
-	r = pg_obs_opt(argc, argv, i, "--metrics-file", &val);
+	r = pg_opt_value(argc, argv, i, "--metrics-file", &val);
 	if (r > 0) {
 		a->file = val;
 		return 0;
 	}
 	if (!r)
-		r = pg_obs_opt(argc, argv, i, "--interval", &val);
+		r = pg_opt_value(argc, argv, i, "--interval", &val);
 	if (r > 0)
 		return pg_obs_uint("--interval", val, 1, 86400, &a->interval);
 	if (!r)
-		r = pg_obs_opt(argc, argv, i, "--iterations", &val);
+		r = pg_opt_value(argc, argv, i, "--iterations", &val);
 	if (r > 0)
 		return pg_obs_uint("--iterations", val, 1, 1000000000, &a->iterations);
 	if (!r)

@@ -271,11 +271,11 @@ static int parse_top_opt(int argc, char **argv, int *i, struct top_args *a)
 	const char *val;
 	int r;
 
-	r = pg_obs_opt(argc, argv, i, "--iterations", &val);
+	r = pg_opt_value(argc, argv, i, "--iterations", &val);
 	if (r > 0)
 		return pg_obs_uint("--iterations", val, 1, 1000000000, &a->iterations);
 	if (!r)
-		r = pg_obs_opt(argc, argv, i, "--rows", &val);
+		r = pg_opt_value(argc, argv, i, "--rows", &val);
 	if (r > 0)
 		return pg_obs_uint("--rows", val, 1, 10000, &a->rows);
 	if (!r)

@@ -342,3 +342,23 @@ const char *pg_proto_port_str(__u8 proto, __u16 port, char *buf, size_t len)
 		snprintf(buf + n, len - n, "/%u", port);
 	return buf;
 }
+
+int pg_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n))
+		return 0;
+	if (argv[*i][n] == '=') {
+		*val = argv[*i] + n + 1;
+		return 1;
+	}
+	if (argv[*i][n])
+		return 0;
+	if (*i + 1 >= argc) {
+		pg_err("%s needs a value; see pairgate help", name);
+		return -1;
+	}
+	*val = argv[++*i];
+	return 1;
+}

@@ -58,4 +58,11 @@ const char *pg_prefix_str(const struct pg_addr *addr, __u8 plen, char *buf, size
 const char *pg_proto_port_str(__u8 proto, __u16 port, char *buf, size_t len);
 const char *pg_proto_name(__u8 proto);
 
+/*
+ * argv[*i] is option name as "--name VALUE" or "--name=VALUE": returns 1
+ * with *val set (and *i past a separate value), 0 if it is another option,
+ * -1 (with the error printed) if the value is missing.
+ */
+int pg_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
+
 #endif /* PG_PARSE_H */

@@ -129,42 +129,23 @@ out:
 int pg_sa_add_in(const struct pg_state *st, __u32 spi, const struct pg_addr *src,
 		 const __u64 key[2])
 {
-	int fd = st->fd[PG_MAP_SA_IN], slot, err = 0;
-	struct pg_addr local;
 	struct pg_sa_in *sa;
+	int err;
 
-	err = local_addr(st, src, &local);
-	if (err)
-		return err;
 	sa = calloc(1, sizeof(*sa));
 	if (!sa)
 		return -ENOMEM;
-	if (!bpf_map_lookup_elem(fd, &spi, sa)) {
-		pg_err("adding in SA: SPI 0x%08x is already used by an in SA on %s; "
-		       "pick another or delete it first", spi, st->ifname);
-		err = -EEXIST;
-		goto out;
-	}
-	slot = free_slot(st, false);
-	err = slot < 0 ? slot : pg_counter_zero(st->fd[PG_MAP_SA_STATS], slot);
-	if (err)
-		goto out;
-
-	err = pg_spi_filter_mark(st, spi);
-	if (err)
-		goto out;
-	memset(sa, 0, sizeof(*sa));
-	memcpy(sa->key, key, sizeof(sa->key));
-	sa->peer = *src;
-	sa->slot = slot;
-	if (bpf_map_update_elem(fd, &spi, sa, BPF_NOEXIST)) {
-		err = -errno;
-		pg_err("adding in SA 0x%08x: %s", spi, strerror(-err));
-	}
-out:
+	err = bpf_map_lookup_elem(st->fd[PG_MAP_SA_IN], &spi, sa) ? 0 : -EEXIST;
 	explicit_bzero(sa, sizeof(*sa));
 	free(sa);
-	return err;
+	if (err) {
+		pg_err("adding in SA: SPI 0x%08x is already used by an in SA on %s; "
+		       "pick another or delete it first", spi, st->ifname);
+		return err;
+	}
+
+	/* manual SAs never expire */
+	return pg_sa_add_in_expiring(st, spi, src, key, 0);
 }
 
 /* Finds the out SA with spi; returns 1 and its key (dst) and value, 0 if none. */
@@ -445,8 +426,10 @@ int pg_sa_add_in_expiring(const struct pg_state *st, __u32 spi, const struct pg_
 	sa->peer = *src;
 	sa->slot = slot;
 	/* BPF_NOEXIST: an SPI in use is never overwritten, the caller picks another. */
-	if (bpf_map_update_elem(fd, &spi, sa, BPF_NOEXIST))
+	if (bpf_map_update_elem(fd, &spi, sa, BPF_NOEXIST)) {
 		err = -errno;
+		pg_err("adding in SA 0x%08x: %s", spi, strerror(-err));
+	}
 out:
 	explicit_bzero(sa, sizeof(*sa));
 	free(sa);
