@@ -576,7 +576,14 @@ static __always_inline void flow_record(void *data, void *data_end, const struct
 		c->key = k;
 		__builtin_memset(&c->flow, 0, sizeof(c->flow));
 		c->flow.first_ns = now;
+		c->flow.spi = spi;
 		c->valid = 1;
+		/*
+		 * Make the flow known in pg_flows at once: a drop of one of its
+		 * packets on another CPU, whose cache holds another flow, is
+		 * charged there (flow_drop).
+		 */
+		bpf_map_update_elem(&pg_flows, &k, &c->flow, BPF_NOEXIST);
 	}
 	c->flow.packets++;
 	c->flow.bytes += bytes;

@@ -12,7 +12,7 @@
 
 #include "pairgate.h"
 #include "pgtag.h"
-#include "flows.h"
+#include "observe.h"
 #include "allow.h"
 #include <unistd.h>
 #include "testlib.h"
@@ -924,6 +924,29 @@ static void test_handshake_admission(void)
 
 /* ---- flows, unpaired sources, drop samples ---- */
 
+/* A flow's counts as `pairgate flows` reads them: pg_flows plus the caches. */
+static int pg_flow_get(int flows_fd, int cache_fd, const struct pg_flow_key *key,
+		       struct pg_flow *sum)
+{
+	struct pg_flow_entry *e = NULL;
+	size_t n = 0, i;
+	int err;
+
+	err = pg_flows_read(flows_fd, &e, &n);
+	if (!err)
+		err = pg_flows_add_cache(cache_fd, &e, &n);
+	for (i = 0; !err && i < n; i++) {
+		if (!memcmp(&e[i].key, key, sizeof(*key))) {
+			*sum = e[i].val;
+			break;
+		}
+	}
+	if (!err && i == n)
+		err = -ENOENT;
+	free(e);
+	return err;
+}
+
 static void flow_cache_clear(void)
 {
 	struct pg_flow_cache zero[ncpus];
@@ -982,18 +1005,54 @@ static void test_observability(void)
 	bpf_map_delete_elem(bpf_map__fd(skel->maps.pg_flows), &fk);
 	flow_cache_clear();
 	sa_in_reset(PEER4);
-	for (i = 1; i <= 3; i++)
-		send_seq(4, i, &moved);
+	{
+		cpu_set_t set, old;
+
+		sched_getaffinity(0, sizeof(old), &old);
+		CPU_ZERO(&set);
+		CPU_SET(0, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+		for (i = 1; i <= 3; i++)
+			send_seq(4, i, &moved);
+		sched_setaffinity(0, sizeof(old), &old);
+	}
 	if (!pg_flow_get(bpf_map__fd(skel->maps.pg_flows), bpf_map__fd(skel->maps.pg_flow_cache),
 			 &fk, &fsum))
 		pkts = fsum.packets;
 	tl_check(pkts == 3, "flow_counts_verified_packets", "flow has %llu packets",
 		 (unsigned long long)pkts);
 
-	/* another flow pushes this one out of the per-CPU cache into pg_flows */
+	/* a replay of it seen by another CPU, whose cache does not hold it */
+	if (ncpus > 1) {
+		cpu_set_t set, old;
+
+		sched_getaffinity(0, sizeof(old), &old);
+		CPU_ZERO(&set);
+		CPU_SET(1, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+		send_seq(4, 2, &moved);
+		sched_setaffinity(0, sizeof(old), &old);
+		memset(&fsum, 0, sizeof(fsum));
+		pg_flow_get(bpf_map__fd(skel->maps.pg_flows),
+			    bpf_map__fd(skel->maps.pg_flow_cache), &fk, &fsum);
+		tl_check(moved == PG_V_REPLAY && fsum.drops[PG_V_REPLAY] == 1,
+			 "flow_drop_counted_on_other_cpu", "verdict %d, flow replay drops %u",
+			 moved, fsum.drops[PG_V_REPLAY]);
+	}
+
+	/* another flow pushes this one out of CPU 0's cache into pg_flows */
 	tl_build(&p, 4, IPPROTO_TCP, 10, PEER4, SELF4, 0, 0);
 	tag_frame(&p, 4, &t);
-	xdp_run(&t, &r);
+	{
+		cpu_set_t set, old;
+
+		sched_getaffinity(0, sizeof(old), &old);
+		CPU_ZERO(&set);
+		CPU_SET(0, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+		xdp_run(&t, &r);
+		sched_setaffinity(0, sizeof(old), &old);
+	}
 	pkts = 0;
 	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pg_flows), &fk, vals))
 		for (i = 0; i < ncpus; i++)
