@@ -1286,63 +1286,6 @@ static __always_inline int tag_store(struct __sk_buff *skb, struct pg_pkt *pk,
 	return 0;
 }
 
-#define AF_INET		2
-#define AF_INET6	10
-
-/*
- * Sends the packet out of the protected interface. With the neighbour known
- * (the common case) we write the Ethernet header ourselves and redirect; else
- * bpf_redirect_neigh() resolves it, given the next hop the FIB chose for that
- * interface. Without the explicit next hop, an IPv6 packet that waited for
- * neighbour discovery left with its old Ethernet header (measured here).
- */
-static __always_inline int egress_send(struct __sk_buff *skb, const struct pg_pkt *pk,
-				       __u32 ifindex)
-{
-	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
-	struct bpf_fib_lookup fib = { .ifindex = ifindex };
-	struct bpf_redir_neigh nh = {};
-	struct ethhdr *eth = data;
-	int rc;
-
-	if (pk->family == 4) {
-		struct iphdr *ip = data + ETH_HLEN;
-
-		if ((void *)(ip + 1) > data_end)
-			return TC_ACT_SHOT;
-		fib.family = AF_INET;
-		fib.ipv4_src = ip->saddr;
-		fib.ipv4_dst = ip->daddr;
-	} else {
-		struct ipv6hdr *ip6 = data + ETH_HLEN;
-
-		if ((void *)(ip6 + 1) > data_end)
-			return TC_ACT_SHOT;
-		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
-		__builtin_memcpy(fib.ipv6_dst, &ip6->daddr, 16);
-	}
-	fib.tot_len = skb->len - ETH_HLEN;
-
-	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == ifindex) {
-		if ((void *)(eth + 1) > data_end)
-			return TC_ACT_SHOT;
-		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-		return bpf_redirect(ifindex, 0);
-	}
-	if (rc != BPF_FIB_LKUP_RET_NO_NEIGH || fib.ifindex != ifindex)
-		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
-
-	nh.nh_family = fib.family;
-	if (fib.family == AF_INET)
-		nh.ipv4_nh = fib.ipv4_dst;
-	else
-		__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, 16);
-	return bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0);
-}
-
 /* The daemon's own handshakes go out bare: the peer may have lost its SAs. */
 static __always_inline int hs_outbound(struct __sk_buff *skb, const struct pg_pkt *pk,
 				       const struct pg_config *cfg)
@@ -1433,7 +1376,7 @@ int pg_tc_tagger(struct __sk_buff *skb)
 	if (!cfg)
 		return tc_drop(skb, PG_V_UNTAGGABLE);
 	if (hs_outbound(skb, &pk, cfg))
-		return egress_send(skb, &pk, cfg->egress_ifindex);
+		return bpf_redirect_neigh(cfg->egress_ifindex, NULL, 0, 0);
 	if (!sa || sa_expired(sa->expires_ns) || pk.l4_len > PG_MAX_L4_LEN ||
 	    pk.l4_len < pg_l4_min_len(pk.proto) || pk.proto == PG_IPPROTO_SHIM)
 		return tc_drop(skb, PG_V_UNTAGGABLE);
@@ -1447,5 +1390,11 @@ int pg_tc_tagger(struct __sk_buff *skb)
 	count_sa(sa->slot, skb->len);
 	flow_record((void *)(long)skb->data, (void *)(long)skb->data_end, &pk, PG_DIR_OUT,
 		    sa->spi, skb->len);
-	return egress_send(skb, &pk, cfg->egress_ifindex);
+	/*
+	 * bpf_redirect_neigh() finds the next hop through the FIB for that
+	 * interface and writes the Ethernet header. (A bpf_fib_lookup() of our
+	 * own, to write it and bpf_redirect(), fails with FWD_DISABLED on any
+	 * host that does not forward: measured here.)
+	 */
+	return bpf_redirect_neigh(cfg->egress_ifindex, NULL, 0, 0);
 }
