@@ -72,18 +72,26 @@ for ((i = 0; i < 500; i++)); do
 done
 echo "join_to_first_verified_packet_ms $((($(date +%s%N) - t0) / 1000000)) ms"
 
-# spoofed initiations (valid mac1, random sources) for 5 s, from u
+# Spoofed initiations for 5 s from u: valid mac1 (the attacker knows p's
+# public key), a fresh random source in 198.18.64.0/18 for every packet, so
+# XDP's per-source limit does not hold them back; only its per-CPU cap does.
 flood() {
 	pg_in u python3 - "$(pg_addr p)" "$1" <<'PY'
-import os, socket, sys, time, hashlib, base64
+import os, random, socket, struct, sys, time, hashlib, base64
 dst, pub = sys.argv[1], base64.b64decode(sys.argv[2])
 key = hashlib.blake2b(b"pairgate v1 mac1 key" + pub, digest_size=32).digest()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-end = time.time() + 5
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+dst_b = socket.inet_aton(dst)
+end, sent = time.time() + 5, 0
 while time.time() < end:
     m = bytes([1, 0, 0, 0]) + os.urandom(116)
     m += hashlib.blake2b(m, key=key, digest_size=16).digest() + bytes(16)
-    s.sendto(m, (dst, 51821))
+    src = bytes([198, 18, random.randrange(64, 128), random.randrange(1, 255)])
+    udp = struct.pack("!HHHH", random.randrange(1024, 65535), 51821, 8 + len(m), 0) + m
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst_b)
+    s.sendto(ip + udp, (dst, 0))
+    sent += 1
+print("flood_sent %d" % sent, file=sys.stderr)
 PY
 }
 pub=$(pc p show | sed -n 's/^  public key: //p')
@@ -96,5 +104,6 @@ for mode in off on; do
 	flood "$pub"
 	c1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
 	echo "daemon_cpu_under_flood_cookies_$mode $(( (c1 - c0) * 100 / $(getconf CLK_TCK) / 5 )) %"
+	pc p show >/dev/null 2>&1 || true
 done
 rm -rf "$B"

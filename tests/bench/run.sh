@@ -303,4 +303,20 @@ if [ "${BENCH_SKIP_IPERF:-0}" != 1 ]; then
 	command -v iperf3 >/dev/null || die "iperf3 missing"
 	throughput
 fi
+if [ "${BENCH_SKIP_PAIRING:-0}" != 1 ]; then
+	echo "## Pairing (tests/bench/daemon_bench.sh)"
+	echo
+	echo '```'
+	bash tests/bench/daemon_bench.sh 2>/dev/null | grep -v '^flood_sent'
+	echo '```'
+	echo
+fi
+if [ "${BENCH_SKIP_FLOWS:-0}" != 1 ]; then
+	echo "## Flow tracking overhead (tests/bench/flow_overhead.sh)"
+	echo
+	echo '```'
+	bash tests/bench/flow_overhead.sh 2>&1 | tail -n 12
+	echo '```'
+	echo
+fi
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
