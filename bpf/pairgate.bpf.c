@@ -946,7 +946,8 @@ static __always_inline int pmtu_quote_strip(struct xdp_md *ctx, __u32 l3_off, __
 		icmp_field_set(&ic->check, &outer->payload_len,
 			       bpf_htons(bpf_ntohs(old) - PG_SHIM_LEN));
 		old = q->payload_len;
-		icmp_field_set(&ic->check, &q->payload_len, bpf_htons(bpf_ntohs(old) - PG_SHIM_LEN));
+		icmp_field_set(&ic->check, &q->payload_len,
+			       bpf_htons(bpf_ntohs(old) - PG_SHIM_LEN));
 		old = *(__u16 *)&q->nexthdr;
 		q->nexthdr = next_proto;
 		pg_csum_replace16(&ic->check, old, *(__u16 *)&q->nexthdr);

@@ -76,8 +76,9 @@ static __always_inline __u64 sip_final(struct siphash_state *s, __u64 last)
  * Absorbs len bytes of packet data starting at off, in whole words, and
  * returns the final word (tail bytes plus total message length msg_len).
  * The word at index skip_word (0, 1 or 2; anything else masks nothing) is
- * ANDed with skip_mask first: the L4 checksum is not covered. Returns 0 with *last set, -1 if the packet is
- * shorter than off + len or len is past the bound.
+ * ANDed with skip_mask first: the L4 checksum is not covered. Returns 0
+ * with *last set, -1 if the packet is shorter than off + len or len is
+ * past the bound.
  */
 static __always_inline int sip_absorb_pkt(struct siphash_state *state, void *data,
 					  void *data_end, __u32 off, __u32 len,

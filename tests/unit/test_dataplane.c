@@ -185,8 +185,9 @@ static void test_verified_pass(void)
 			if (family == 6 && proto == IPPROTO_ICMP)
 				proto = IPPROTO_ICMPV6;
 			for (l = 0; l < sizeof(payloads) / sizeof(payloads[0]); l++) {
-				snprintf(name, sizeof(name), "verified_pass_exact_ipv%d_proto%d_len%zu",
-					 family, proto, payloads[l]);
+				snprintf(name, sizeof(name),
+					 "verified_pass_exact_ipv%d_proto%d_len%zu", family, proto,
+					 payloads[l]);
 				check_pass_exact(name, family, proto, payloads[l], 0, 0, seq++);
 			}
 		}
@@ -279,8 +280,9 @@ static void test_bit_flips(int family, uint8_t proto)
 					continue;
 			}
 			if (!wrong++)
-				snprintf(why, sizeof(why), "byte %zu bit %d: ret %d verdict %d want %d",
-					 off, bit, ret, moved, want);
+				snprintf(why, sizeof(why),
+					 "byte %zu bit %d: ret %d verdict %d want %d", off, bit,
+					 ret, moved, want);
 		}
 	}
 	snprintf(name, sizeof(name), "bit_flips_ipv%d_proto%d", family, proto);
