@@ -69,6 +69,8 @@ static const char usage[] =
 	"  --load-threshold N    initiations per second before answering with cookies\n"
 	"                        (default 20; 0 = always)\n"
 	"  --xdp-mode MODE       native (default, falls back to skb) or skb\n"
+	"  --psk-file FILE       pre-shared key for every handshake (base64, mode 0600);\n"
+	"                        all peers must use the same one\n"
 	"  -v                    log every handshake, not only state changes\n";
 
 struct iface {
@@ -131,6 +133,7 @@ struct daemon {
 	enum xdp_attach_mode xdp_mode;
 	struct pg_rekey_cfg rk;
 	unsigned int load_threshold;
+	const char *psk_file;		/* --psk-file, or NULL: the zero PSK */
 
 	struct hs_identity id;
 	struct iface ifc[MAX_IFACES];
@@ -279,9 +282,46 @@ static void state_corrupt(struct daemon *d, const char *name, int line, const ch
 		"replaced automatically)\n", d->state_dir, name, line ? ":" : "", line, why);
 }
 
+/*
+ * The optional pre-shared key, mixed into every handshake (IKpsk2): the
+ * post-quantum hedge, as in WireGuard. Same format and rules as the private
+ * key: one base64 line, not readable by group or others.
+ */
+static int psk_load(const char *path, uint8_t psk[32])
+{
+	char buf[PG_KEY_B64_LEN + 2];
+	struct stat sb;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb)) {
+		fprintf(stderr, "pairgated: reading PSK %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	if (sb.st_mode & 077) {
+		fprintf(stderr, "pairgated: %s is readable by group or others; chmod 600 it "
+			"(and consider the PSK leaked)\n", path);
+		close(fd);
+		return -EPERM;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0 || pg_privkey_parse(buf, n, psk)) {
+		fprintf(stderr, "pairgated: %s: not one base64 32-byte key and a newline "
+			"(make one with pairgate genkey)\n", path);
+		sodium_memzero(buf, sizeof(buf));
+		return -EINVAL;
+	}
+	sodium_memzero(buf, sizeof(buf));
+	return 0;
+}
+
 static int load_identity(struct daemon *d)
 {
-	uint8_t priv[32];
+	uint8_t priv[32], psk[32];
 	struct stat sb;
 	char path[PATH_MAX], *buf = NULL, text[PG_KEY_B64_LEN + 2];
 	const char *what;
@@ -319,11 +359,14 @@ static int load_identity(struct daemon *d)
 		sodium_memzero(buf, len);
 		free(buf);
 	}
-	if (!err && hs_init_identity(&d->id, priv, NULL)) {
+	if (!err && d->psk_file)
+		err = psk_load(d->psk_file, psk);
+	if (!err && hs_init_identity(&d->id, priv, d->psk_file ? psk : NULL)) {
 		state_corrupt(d, PG_FILE_KEY, 0, "not a usable X25519 key");
 		err = -EINVAL;
 	}
 	sodium_memzero(priv, sizeof(priv));
+	sodium_memzero(psk, sizeof(psk));
 	return err;
 }
 
@@ -1643,6 +1686,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "rekey-packets", required_argument, NULL, 'P' },
 		{ "load-threshold", required_argument, NULL, 'l' },
 		{ "xdp-mode", required_argument, NULL, 'x' },
+		{ "psk-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -1679,6 +1723,9 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			if (strcmp(optarg, "native") && strcmp(optarg, "skb"))
 				goto bad;
 			d->xdp_mode = strcmp(optarg, "skb") ? XDP_MODE_NATIVE : XDP_MODE_SKB;
+			break;
+		case 'k':
+			d->psk_file = optarg;
 			break;
 		case 'v':
 			verbose = 1;

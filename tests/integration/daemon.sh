@@ -53,7 +53,8 @@ pgd()
 	shift
 	PAIRGATE_BPFFS=$PG_TMP/bpffs/$h LIBXDP_BPFFS=$PG_TMP/bpffs/$h \
 		ip netns exec "$(pg_ns "$h")" "$PGD" -v --state-dir "$PG_TMP/st-$h" \
-		--socket "$PG_TMP/$h.sock" --rekey-after "$REKEY" "$@" eth0 \
+		--socket "$PG_TMP/$h.sock" --rekey-after "$REKEY" --psk-file "$PG_TMP/psk" \
+		"$@" eth0 \
 		2>>"$PG_TMP/$h.log" &
 	DPID[$h]=$!
 	PG_BG+=("$!")
@@ -106,6 +107,19 @@ case_keys()
 	[ ${#pub} = 44 ] || pg_why "pubkey printed '${#pub}' characters"
 	chmod 644 "$k"
 	! "$PGC" pubkey <"$k" 2>/dev/null || pg_why "a world-readable key was accepted"
+}
+
+# Every host shares one PSK (the post-quantum hedge), so all that follows
+# runs with it; a PSK that others can read is refused.
+case_psk()
+{
+	local out
+	(umask 077 && "$PGC" genkey >"$PG_TMP/psk") || return 1
+	cp "$PG_TMP/psk" "$PG_TMP/psk-open" && chmod 644 "$PG_TMP/psk-open"
+	out=$(PAIRGATE_BPFFS=$PG_TMP/bpffs/p pg_in p "$PGD" --state-dir "$PG_TMP/st-psk" \
+		--socket "$PG_TMP/psk.sock" --psk-file "$PG_TMP/psk-open" eth0 2>&1) &&
+		pg_why "started with a world-readable PSK"
+	grep -q "readable by group or others" <<<"$out" || pg_why "said: $out"
 }
 
 case_start()
@@ -283,6 +297,7 @@ case_corrupt_state()
 }
 
 pg_case keys case_keys
+pg_case psk_file_checked case_psk || pg_done
 pg_case start case_start || pg_done
 pg_case join case_join || pg_done
 pg_case ping_q_to_p pg_ping q "$(pg_addr p)" 3
