@@ -80,6 +80,9 @@ unreachable
 step "pairgate stats eth0 on P: verified (Q) against unpaired (U) drops"
 pg p stats eth0 2>&1 | indent
 
+step "pairgate flows eth0 on P: Q's paired flows, and who is being dropped"
+pg p flows eth0 --limit 5 2>&1 | indent
+
 step "Cleaning up: detach, delete the namespaces"
 pg p detach eth0 2>&1 | indent
 pg q detach eth0 >/dev/null 2>&1
