@@ -12,27 +12,10 @@
 
 #include <sodium.h>
 
+#include "testlib.h"
 #include "b64key.h"
 #include "handshake.h"
 
-static int failed;
-
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		printf("PASS %s\n", name);
-		return;
-	}
-	printf("FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	failed++;
-}
 
 static uint64_t fake_now = 1000 * 1000000000ULL;
 
@@ -139,22 +122,22 @@ static void test_keys(void)
 	err = pg_key_from_base64(priv, priv_b64, strlen(priv_b64));
 	err = err ?: pg_key_public(pub, priv);
 	pg_key_to_base64(text, pub);
-	check(!err && !strcmp(text, pub_b64), "pubkey of the RFC 7748 private key",
+	tl_check(!err && !strcmp(text, pub_b64), "pubkey of the RFC 7748 private key",
 	      "err %d, got %s", err, text);
 
 	pg_key_to_base64(text, priv);
 	err = pg_key_from_base64(back, text, strlen(text));
-	check(!err && !memcmp(back, priv, 32) && !strcmp(text, priv_b64),
+	tl_check(!err && !memcmp(back, priv, 32) && !strcmp(text, priv_b64),
 	      "base64 key round trip", "err %d, got %s", err, text);
 
 	for (i = 0, err = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (!pg_key_from_base64(back, bad[i], strlen(bad[i])))
 			break;
-	check(i == sizeof(bad) / sizeof(bad[0]), "malformed base64 keys are refused",
+	tl_check(i == sizeof(bad) / sizeof(bad[0]), "malformed base64 keys are refused",
 	      "accepted `%s'", i < sizeof(bad) / sizeof(bad[0]) ? bad[i] : "");
 
 	err = pg_key_generate(gen);
-	check(!err && !(gen[0] & 7) && (gen[31] & 0xc0) == 0x40 && !pg_key_public(pub, gen),
+	tl_check(!err && !(gen[0] & 7) && (gen[31] & 0xc0) == 0x40 && !pg_key_public(pub, gen),
 	      "genkey gives a clamped key with a public key", "err %d", err);
 }
 
@@ -169,23 +152,23 @@ static void test_full(void)
 	err = full_handshake(w);
 	err = err ?: hs_derive_sa_keys(&w->ha, &ka);
 	err = err ?: hs_derive_sa_keys(&w->hb, &kb);
-	check(!err, "full handshake completes", "%s", hs_strerror(err));
-	check(!err && w->hb.peer == &w->b_sees_a, "responder identifies the initiator",
+	tl_check(!err, "full handshake completes", "%s", hs_strerror(err));
+	tl_check(!err && w->hb.peer == &w->b_sees_a, "responder identifies the initiator",
 	      "wrong peer");
-	check(!err && ka.out_spi == kb.in_spi && kb.out_spi == ka.in_spi && ka.in_spi &&
+	tl_check(!err && ka.out_spi == kb.in_spi && kb.out_spi == ka.in_spi && ka.in_spi &&
 	      kb.in_spi, "SPIs agree", "a in %08x out %08x, b in %08x out %08x",
 	      ka.in_spi, ka.out_spi, kb.in_spi, kb.out_spi);
-	check(!err && !memcmp(ka.tag_key_out, kb.tag_key_in, 16) &&
+	tl_check(!err && !memcmp(ka.tag_key_out, kb.tag_key_in, 16) &&
 	      !memcmp(ka.tag_key_in, kb.tag_key_out, 16) &&
 	      !memcmp(ka.aead_key_out, kb.aead_key_in, 32) &&
 	      !memcmp(ka.aead_key_in, kb.aead_key_out, 32), "SA keys agree per direction",
 	      "keys differ");
-	check(!err && memcmp(ka.tag_key_in, ka.tag_key_out, 16) &&
+	tl_check(!err && memcmp(ka.tag_key_in, ka.tag_key_out, 16) &&
 	      memcmp(ka.aead_key_in, ka.aead_key_out, 32) &&
 	      memcmp(ka.tag_key_in, ka.aead_key_in, 16) && !sodium_is_zero(ka.tag_key_in, 16),
 	      "SA keys differ between directions and uses", "keys repeat");
 	err = hs_derive_sa_keys(&w->ha, &ka);
-	check(err == HS_E_STATE && sodium_is_zero(w->ha.noise.s_priv, 32),
+	tl_check(err == HS_E_STATE && sodium_is_zero(w->ha.noise.s_priv, 32),
 	      "keys are taken once and the handshake is wiped", "second derive gave %d", err);
 	free(w);
 }
@@ -197,18 +180,18 @@ static void test_psk(void)
 	int err;
 
 	err = full_handshake(w);
-	check(!err, "handshake with a shared PSK completes", "%s", hs_strerror(err));
+	tl_check(!err, "handshake with a shared PSK completes", "%s", hs_strerror(err));
 	free(w);
 
 	w = world_new(psk1, psk2);
 	err = full_handshake(w);
-	check(err == HS_E_DECRYPT && w->ha.state == HS_STATE_INIT_SENT,
+	tl_check(err == HS_E_DECRYPT && w->ha.state == HS_STATE_INIT_SENT,
 	      "PSK mismatch is refused by the initiator", "got %s", hs_strerror(err));
 	free(w);
 
 	w = world_new(NULL, psk2);
 	err = full_handshake(w);
-	check(err == HS_E_DECRYPT, "PSK on one side only is refused", "got %s",
+	tl_check(err == HS_E_DECRYPT, "PSK on one side only is refused", "got %s",
 	      hs_strerror(err));
 	free(w);
 }
@@ -224,7 +207,7 @@ static void test_unknown_and_wrong_keys(void)
 	n = initiate(w, &w->ha, w->m1);
 	err = consume1(w, w->m1, n, false);
 	n = hs_create_response(&w->hb, 0, 0, w->m2, sizeof(w->m2));
-	check(err == HS_E_UNKNOWN_PEER && n == HS_E_STATE,
+	tl_check(err == HS_E_UNKNOWN_PEER && n == HS_E_STATE,
 	      "unknown initiator static key is refused, no response", "consume %s, create %d",
 	      hs_strerror(err), n);
 
@@ -236,7 +219,7 @@ static void test_unknown_and_wrong_keys(void)
 	n = hs_create_initiation(&w->ha, &w->a, &wrong, 0, 0, w->m1, sizeof(w->m1));
 	err = consume1(w, w->m1, n, false);
 	n = hs_create_response(&w->hb, 0, 0, w->m2, sizeof(w->m2));
-	check(err == HS_E_DECRYPT && n == HS_E_STATE,
+	tl_check(err == HS_E_DECRYPT && n == HS_E_STATE,
 	      "initiation to a wrong responder static key is refused, no response",
 	      "consume %s, create %d", hs_strerror(err), n);
 
@@ -244,7 +227,7 @@ static void test_unknown_and_wrong_keys(void)
 	hs_peer_init(&wrong, pub_c);
 	n = hs_create_initiation(&w->ha, &w->a, &wrong, 0, 0, w->m1, sizeof(w->m1));
 	err = consume1(w, w->m1, n, false);
-	check(err == HS_E_MAC1 && w->hb.noise.dh_count == 0,
+	tl_check(err == HS_E_MAC1 && w->hb.noise.dh_count == 0,
 	      "mac1 under a wrong responder key is refused before any DH", "%s after %u DH",
 	      hs_strerror(err), w->hb.noise.dh_count);
 	free(w);
@@ -260,19 +243,19 @@ static void test_replay(void)
 	n = initiate(w, &h_old, old);
 	n = n == HS_INITIATION_LEN ? initiate(w, &w->ha, w->m1) : n;
 	err = n == HS_INITIATION_LEN ? consume1(w, w->m1, n, false) : n;
-	check(!err, "fresh initiation is accepted", "%s", hs_strerror(err));
+	tl_check(!err, "fresh initiation is accepted", "%s", hs_strerror(err));
 
 	err = consume1(w, w->m1, HS_INITIATION_LEN, false);
-	check(err == HS_E_REPLAY, "the same initiation again is refused", "got %s",
+	tl_check(err == HS_E_REPLAY, "the same initiation again is refused", "got %s",
 	      hs_strerror(err));
 	err = consume1(w, old, HS_INITIATION_LEN, false);
-	check(err == HS_E_REPLAY, "an initiation with an older timestamp is refused", "got %s",
+	tl_check(err == HS_E_REPLAY, "an initiation with an older timestamp is refused", "got %s",
 	      hs_strerror(err));
 
 	memset(w->b_sees_a.last_ts, 0xff, HS_TAI64N_LEN);	/* as if restored */
 	n = initiate(w, &w->ha, w->m1);
 	err = consume1(w, w->m1, n, false);
-	check(err == HS_E_REPLAY, "persisted timestamp state is honoured", "got %s",
+	tl_check(err == HS_E_REPLAY, "persisted timestamp state is honoured", "got %s",
 	      hs_strerror(err));
 	free(w);
 }
@@ -294,7 +277,7 @@ static void test_tamper_initiation(void)
 		}
 	}
 	err = consume1(w, w->m1, n, false);
-	check(bad < 0 && !err, "every bit flip of the initiation is refused",
+	tl_check(bad < 0 && !err, "every bit flip of the initiation is refused",
 	      "first accepted bit flip %d (%s); intact initiation: %s", bad,
 	      hs_strerror(bad_err), hs_strerror(err));
 	free(w);
@@ -319,7 +302,7 @@ static void test_tamper_response(void)
 	err = n > 0 ? hs_consume_response(&w->ha, w->m2, n) : n;
 	err = err ?: hs_derive_sa_keys(&w->ha, &ka);
 	err = err ?: hs_derive_sa_keys(&w->hb, &kb);
-	check(bad < 0 && !err && !memcmp(ka.tag_key_out, kb.tag_key_in, 16),
+	tl_check(bad < 0 && !err && !memcmp(ka.tag_key_out, kb.tag_key_in, 16),
 	      "every bit flip of the response is refused, the real one then completes",
 	      "first accepted bit flip %d; intact response: %s", bad, hs_strerror(err));
 	free(w);
@@ -345,11 +328,11 @@ static void test_lengths(void)
 		if (err != HS_E_LEN && err != HS_E_TYPE)
 			bad = len;
 	}
-	check(bad < 0, "messages of a wrong length are refused", "length %d", bad);
-	check(hs_consume_response(&w->ha, w->m1, n) == HS_E_TYPE &&
+	tl_check(bad < 0, "messages of a wrong length are refused", "length %d", bad);
+	tl_check(hs_consume_response(&w->ha, w->m1, n) == HS_E_TYPE &&
 	      hs_cookie_reply_consume(&w->ha, w->m1, n) == HS_E_TYPE,
 	      "an initiation where a response is expected is refused", "accepted");
-	check(consume1(w, NULL, 0, false) == HS_E_LEN, "NULL buffer is refused", "accepted");
+	tl_check(consume1(w, NULL, 0, false) == HS_E_LEN, "NULL buffer is refused", "accepted");
 	free(w);
 }
 
@@ -362,41 +345,41 @@ static void test_cookie(void)
 
 	n = initiate(w, &w->ha, w->m1);
 	err = consume1(w, w->m1, n, true);
-	check(err == HS_E_COOKIE, "under load, an initiation without mac2 gets a cookie",
+	tl_check(err == HS_E_COOKIE, "under load, an initiation without mac2 gets a cookie",
 	      "got %s", hs_strerror(err));
 	c = hs_cookie_reply_create(&w->b, w->m1, n, &w->src, cr, sizeof(cr));
 	err = c == HS_COOKIE_REPLY_LEN ? hs_cookie_reply_consume(&w->ha, cr, c) : c;
-	check(!err, "cookie reply is created and accepted", "%s", hs_strerror(err));
+	tl_check(!err, "cookie reply is created and accepted", "%s", hs_strerror(err));
 
 	memcpy(buf, cr, c);
 	buf[c - 1] ^= 1;
 	err = hs_cookie_reply_consume(&w->ha, buf, c);
-	check(err == HS_E_DECRYPT, "tampered cookie reply is refused", "got %s",
+	tl_check(err == HS_E_DECRYPT, "tampered cookie reply is refused", "got %s",
 	      hs_strerror(err));
 
 	/* The retry: a fresh initiation now carrying mac2. */
 	n = initiate(w, &h2, w->m1);
 	memcpy(buf, w->m1, n);
 	err = consume1(w, w->m1, n, true);
-	check(!err && !sodium_is_zero(w->m1 + n - 16, 16), "initiation with mac2 is accepted "
+	tl_check(!err && !sodium_is_zero(w->m1 + n - 16, 16), "initiation with mac2 is accepted "
 	      "under load", "got %s", hs_strerror(err));
 	n = err ? 0 : hs_create_response(&w->hb, 0, 0, w->m2, sizeof(w->m2));
 	err = n > 0 ? hs_consume_response(&h2, w->m2, n) : n;
-	check(!err, "handshake after the cookie completes", "%s", hs_strerror(err));
+	tl_check(!err, "handshake after the cookie completes", "%s", hs_strerror(err));
 
 	/* Same message, bad mac2 (new timestamp needed, so build another). */
 	n = initiate(w, &h2, w->m1);
 	w->m1[n - 1] ^= 1;
 	err = consume1(w, w->m1, n, true);
-	check(err == HS_E_COOKIE, "wrong mac2 under load is refused", "got %s",
+	tl_check(err == HS_E_COOKIE, "wrong mac2 under load is refused", "got %s",
 	      hs_strerror(err));
 	err = consume1(w, w->m1, n, false);
-	check(err == HS_E_COOKIE, "wrong mac2 without load is refused too", "got %s",
+	tl_check(err == HS_E_COOKIE, "wrong mac2 without load is refused too", "got %s",
 	      hs_strerror(err));
 	w->m1[n - 1] ^= 1;
 	w->src.port++;
 	err = consume1(w, w->m1, n, true);
-	check(err == HS_E_COOKIE, "mac2 from another source port is refused", "got %s",
+	tl_check(err == HS_E_COOKIE, "mac2 from another source port is refused", "got %s",
 	      hs_strerror(err));
 	w->src.port--;
 
@@ -404,25 +387,25 @@ static void test_cookie(void)
 	n = initiate(w, &h2, w->m1);
 	advance(30);
 	err = consume1(w, w->m1, n, true);
-	check(!err, "cookie still valid across one secret rotation", "got %s",
+	tl_check(!err, "cookie still valid across one secret rotation", "got %s",
 	      hs_strerror(err));
 
 	advance(15);
 	n = initiate(w, &h2, w->m1);
-	check(sodium_is_zero(w->m1 + n - 16, 16), "initiator stops using an old cookie",
+	tl_check(sodium_is_zero(w->m1 + n - 16, 16), "initiator stops using an old cookie",
 	      "mac2 still set");
 
 	advance(300);
 	w->a_sees_b.cookie_time = fake_now;	/* force the stale cookie into mac2 */
 	n = initiate(w, &h2, w->m1);
 	err = consume1(w, w->m1, n, false);
-	check(err == HS_E_COOKIE, "mac2 under an expired cookie secret is refused", "got %s",
+	tl_check(err == HS_E_COOKIE, "mac2 under an expired cookie secret is refused", "got %s",
 	      hs_strerror(err));
 
 	memcpy(buf, w->m1, n);
 	buf[HS_INITIATION_LEN - 2 * HS_MAC_LEN] ^= 1;
 	c = hs_cookie_reply_create(&w->b, buf, n, &w->src, cr, sizeof(cr));
-	check(c == HS_E_MAC1, "no cookie reply to a message with a bad mac1", "got %d", c);
+	tl_check(c == HS_E_MAC1, "no cookie reply to a message with a bad mac1", "got %d", c);
 	free(w);
 }
 
@@ -433,7 +416,7 @@ static void test_strerror(void)
 	for (e = HS_OK; e >= HS_E_CRYPTO; e--)
 		if (!hs_strerror(e) || !strcmp(hs_strerror(e), hs_strerror(-100)))
 			bad = e;
-	check(bad == 1, "every error code has a message", "code %d", bad);
+	tl_check(bad == 1, "every error code has a message", "code %d", bad);
 }
 
 int main(void)
@@ -453,5 +436,5 @@ int main(void)
 	test_cookie();
 	test_strerror();
 	fflush(stdout);
-	return failed ? 1 : 0;
+	return tl_exit();
 }

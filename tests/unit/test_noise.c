@@ -15,29 +15,12 @@
 
 #include <sodium.h>
 
+#include "testlib.h"
 #include "noise.h"
 
 #define DEFAULT_VECTORS "../shared/testvectors/noise-cacophony-subset.json"
 #define MAX_BUF 1024
 
-static int failed;
-
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		printf("PASS %s\n", name);
-		return;
-	}
-	printf("FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	failed++;
-}
 
 /* ---- a strict JSON reader for objects, arrays and plain strings only ---- */
 
@@ -420,7 +403,7 @@ static void run_vector(const struct jnode *v, const char *proto, enum noise_patt
 		snprintf(name, sizeof(name), "vector %s (%zu messages, both roles, hash)", proto,
 			 msgs->n);
 out:
-	check(!err, name, "%s (%d)", why, err);
+	tl_check(!err, name, "%s (%d)", why, err);
 	free(ini);
 }
 
@@ -437,11 +420,11 @@ static void run_vectors(const char *path)
 	size_t i, j;
 
 	if (jload(path, &root, &why)) {
-		check(false, "vectors load", "%s: %s", path, why);
+		tl_check(false, "vectors load", "%s: %s", path, why);
 		return;
 	}
 	vecs = jget(&root, "vectors");
-	check(vecs && vecs->type == J_ARR, "vectors load", "%s has no \"vectors\" array", path);
+	tl_check(vecs && vecs->type == J_ARR, "vectors load", "%s has no \"vectors\" array", path);
 	for (i = 0; vecs && vecs->type == J_ARR && i < vecs->n; i++) {
 		name = jget(&vecs->kids[i], "protocol_name");
 		if (!name || name->type != J_STR)
@@ -457,7 +440,7 @@ static void run_vectors(const char *path)
 		char name[96];
 
 		snprintf(name, sizeof(name), "vectors present for %s", want[j]);
-		check(counts[j] > 0, name, "none in %s", path);
+		tl_check(counts[j] > 0, name, "none in %s", path);
 	}
 	jfree(&root);
 }
@@ -479,13 +462,13 @@ static void test_hmac(void)
 	/* Known answers from Python's hmac.new(key, msg, hashlib.blake2b). */
 	noise_hmac(mac, (const uint8_t *)"pairgate", 8, (const uint8_t *)"hmac test", 9);
 	sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
-	check(!strcmp(hex, want_short), "hmac-blake2b short key", "got %s", hex);
+	tl_check(!strcmp(hex, want_short), "hmac-blake2b short key", "got %s", hex);
 
 	for (i = 0; i < 200; i++)
 		key[i] = i;
 	noise_hmac(mac, key, sizeof(key), (const uint8_t *)"long key", 8);
 	sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
-	check(!strcmp(hex, want_long), "hmac-blake2b key longer than a block", "got %s", hex);
+	tl_check(!strcmp(hex, want_long), "hmac-blake2b key longer than a block", "got %s", hex);
 }
 
 struct pair {
@@ -522,7 +505,7 @@ static void test_tamper_msg1(enum noise_pattern pat, const char *name)
 	int i, n, bad = -1;
 
 	if (!p || pair_msg1(p, pat, k_res, psk_a, psk_a)) {
-		check(false, name, "cannot set up");
+		tl_check(false, name, "cannot set up");
 		free(p);
 		return;
 	}
@@ -536,7 +519,7 @@ static void test_tamper_msg1(enum noise_pattern pat, const char *name)
 	}
 	res = p->res;
 	n = noise_read_message(&res, p->m1, p->m1len, pl, sizeof(pl));
-	check(bad < 0 && n >= 0, name,
+	tl_check(bad < 0 && n >= 0, name,
 	      "first bit flip accepted or wrongly refused: %d; intact message gave %d", bad, n);
 	free(p);
 }
@@ -551,7 +534,7 @@ static void test_tamper_msg2(enum noise_pattern pat, const char *name)
 	if (!p || pair_msg1(p, pat, k_res, psk_a, psk_a) ||
 	    noise_read_message(&p->res, p->m1, p->m1len, pl, sizeof(pl)) < 0 ||
 	    (p->m2len = noise_write_message(&p->res, NULL, 0, p->m2, sizeof(p->m2))) < 0) {
-		check(false, name, "cannot set up");
+		tl_check(false, name, "cannot set up");
 		free(p);
 		return;
 	}
@@ -565,7 +548,7 @@ static void test_tamper_msg2(enum noise_pattern pat, const char *name)
 	}
 	ini = p->ini;
 	n = noise_read_message(&ini, p->m2, p->m2len, pl, sizeof(pl));
-	check(bad < 0 && n == 0 && !memcmp(noise_handshake_hash(&ini),
+	tl_check(bad < 0 && n == 0 && !memcmp(noise_handshake_hash(&ini),
 					   noise_handshake_hash(&p->res), NOISE_HASHLEN),
 	      name, "first bit flip accepted or wrongly refused: %d; intact message gave %d",
 	      bad, n);
@@ -580,9 +563,9 @@ static void test_wrong_static(void)
 
 	if (p && !pair_msg1(p, NOISE_IK, k_other, NULL, NULL))
 		n = noise_read_message(&p->res, p->m1, p->m1len, pl, sizeof(pl));
-	check(n == -EBADMSG, "IK message 1 to a wrong responder static key is refused",
+	tl_check(n == -EBADMSG, "IK message 1 to a wrong responder static key is refused",
 	      "read gave %d", n);
-	check(p && p->res.dh_count == 1, "IK wrong responder key stops after the first DH",
+	tl_check(p && p->res.dh_count == 1, "IK wrong responder key stops after the first DH",
 	      "%u DH operations", p ? p->res.dh_count : 0);
 	free(p);
 }
@@ -598,7 +581,7 @@ static void test_psk_mismatch(void)
 		p->m2len = noise_write_message(&p->res, NULL, 0, p->m2, sizeof(p->m2));
 		n = noise_read_message(&p->ini, p->m2, p->m2len, pl, sizeof(pl));
 	}
-	check(n == -EBADMSG, "IKpsk2 message 2 under a different PSK is refused", "read gave %d",
+	tl_check(n == -EBADMSG, "IKpsk2 message 2 under a different PSK is refused", "read gave %d",
 	      n);
 	free(p);
 }
@@ -611,7 +594,7 @@ static void test_lengths(void)
 	int len, n, bad = -1;
 
 	if (!p || pair_msg1(p, NOISE_IKPSK2, k_res, psk_a, psk_a)) {
-		check(false, "truncated message 1 is refused", "cannot set up");
+		tl_check(false, "truncated message 1 is refused", "cannot set up");
 		free(p);
 		return;
 	}
@@ -621,20 +604,20 @@ static void test_lengths(void)
 		if (n >= 0)
 			bad = len;
 	}
-	check(bad < 0, "truncated message 1 is refused", "length %d accepted", bad);
+	tl_check(bad < 0, "truncated message 1 is refused", "length %d accepted", bad);
 
 	res = p->res;
 	n = noise_read_message(&res, p->m1, p->m1len, pl, 3);
-	check(n == -ENOSPC, "short payload buffer is refused", "read gave %d", n);
+	tl_check(n == -ENOSPC, "short payload buffer is refused", "read gave %d", n);
 
 	memset(p->m1, 0, 32);	/* e = 0: a low-order point */
 	res = p->res;
 	n = noise_read_message(&res, p->m1, p->m1len, pl, sizeof(pl));
-	check(n == -EKEYREJECTED, "all-zero ephemeral key is refused", "read gave %d", n);
+	tl_check(n == -EKEYREJECTED, "all-zero ephemeral key is refused", "read gave %d", n);
 
 	res = p->res;
 	n = noise_write_message(&res, NULL, 0, pl, sizeof(pl));
-	check(n == -EPROTO, "responder cannot write first", "write gave %d", n);
+	tl_check(n == -EPROTO, "responder cannot write first", "write gave %d", n);
 	free(p);
 }
 
@@ -656,5 +639,5 @@ int main(void)
 	test_psk_mismatch();
 	test_lengths();
 	fflush(stdout);
-	return failed ? 1 : 0;
+	return tl_exit();
 }
