@@ -155,26 +155,6 @@ static __always_inline __u64 pg_tag_end(struct pg_tag_job *job)
 	return sip_final(&job->s, job->last);
 }
 
-/*
- * All in one, inlined: for programs with a single path to the hash. Returns
- * 0 and the tag as the little-endian u64 SipHash output, or -1 if the packet
- * is shorter than the headers claim.
- */
-static __always_inline int pg_tag_calc(void *data, void *data_end,
-				       const struct pg_pkt *pk, const __u64 *key,
-				       __u64 *tag)
-{
-	struct pg_tag_job job;
-
-	if (pg_tag_begin(data, data_end, pk, key, &job))
-		return -1;
-	if (sip_absorb_pkt(&job.s, data, data_end, job.off, job.len, job.skip_word,
-			   job.skip_mask, job.msg_len, &job.last))
-		return -1;
-	*tag = pg_tag_end(&job);
-	return 0;
-}
-
 /* RFC 1624 incremental update of a 16-bit one's complement checksum. */
 static __always_inline void pg_csum_replace16(__u16 *sum, __u16 old, __u16 new)
 {

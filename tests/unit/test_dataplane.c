@@ -816,6 +816,8 @@ static void check_tagger(const char *name, int family, uint8_t proto, size_t pay
 static void test_tagger(void)
 {
 	uint64_t before[PG_V_MAX];
+	char name[64];
+	size_t len;
 	struct tl_pkt plain;
 	struct tl_run r;
 
@@ -826,6 +828,14 @@ static void test_tagger(void)
 	check_tagger("tc_tag_equals_reference_and_verifies_ipv6_udp", 6, IPPROTO_UDP, 3, 0);
 	check_tagger("tc_tag_equals_reference_and_verifies_ipv6_tcp", 6, IPPROTO_TCP, 1000, 0);
 	check_tagger("tc_tag_equals_reference_and_verifies_ipv6_icmpv6", 6, IPPROTO_ICMPV6, 56, 0);
+
+	/* every tail length of the hash, and TCP with its checksum in the tail */
+	for (len = 0; len < 24; len++) {
+		snprintf(name, sizeof(name), "tc_tag_equals_reference_l4_len_%zu",
+			 len < 16 ? len + 8 : len + 4);
+		check_tagger(name, 4, len < 16 ? IPPROTO_UDP : IPPROTO_TCP,
+			     len < 16 ? len : len - 16, 0);
+	}
 
 	tl_build(&plain, 4, IPPROTO_UDP, 64, SELF4, "198.18.0.77", 0, 0);
 	counters_snapshot(before);
