@@ -223,25 +223,26 @@ struct {
  */
 static __always_inline __u32 src_weight(__u64 seen, __u64 *now)
 {
+	__u32 zero = 0, weight;
 	struct src_tick *t;
-	__u32 zero = 0;
 
 	t = bpf_map_lookup_elem(&pg_src_tick, &zero);
 	if (!t)
 		return 0;
+
 	if (t->recorded >= PG_SRC_EXACT_PER_TICK && seen % PG_SRC_SAMPLE)
 		return 0;
+	/* sampled, this one stands for the ones skipped before it, tick over or not */
+	weight = t->recorded >= PG_SRC_EXACT_PER_TICK ? PG_SRC_SAMPLE : 1;
 
 	*now = bpf_ktime_get_coarse_ns();
 	if (*now - t->start_ns >= PG_SRC_TICK_NS) {
 		t->start_ns = *now;
 		t->recorded = 0;
 	}
-	if (t->recorded < PG_SRC_EXACT_PER_TICK) {
+	if (weight == 1)
 		t->recorded++;
-		return 1;
-	}
-	return PG_SRC_SAMPLE;
+	return weight;
 }
 
 /* Remembers who is being dropped, so `pairgate flows` can show the top sources. */
