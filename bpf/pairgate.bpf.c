@@ -419,11 +419,6 @@ static __always_inline int addr_equal(const struct pg_addr *a, const void *addr,
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
 }
 
-/*
- * Removes the shim: the Ethernet and IP headers move up by PG_SHIM_LEN with
- * the original protocol and lengths put back, so the stack sees exactly the
- * packet the peer's application sent.
- */
 /* Puts the original protocol and lengths back into the IP header at ip. */
 static __always_inline void ip_header_restore(void *ip, __u8 family, __u8 proto)
 {
@@ -479,6 +474,11 @@ static __always_inline int shim_strip_any(struct xdp_md *ctx, const struct pg_pk
 	return bpf_xdp_store_bytes(ctx, 0, hdr, hlen) ? -1 : 0;
 }
 
+/*
+ * Removes the shim: the Ethernet and IP headers move up by PG_SHIM_LEN with
+ * the original protocol and lengths put back, so the stack sees exactly the
+ * packet the peer's application sent.
+ */
 static __always_inline int shim_strip(struct xdp_md *ctx, const struct pg_pkt *pk)
 {
 	__u32 iph = pk->family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
