@@ -320,6 +320,25 @@ static int remove_helper(const struct pg_config *cfg, int ifindex)
 	return err == -ENOENT ? 1 : err;
 }
 
+/* Drops the managed neighbour entries that `sa add ... out` made. */
+static void forget_neighbours(const struct pg_state *st)
+{
+	struct pg_addr key, next, *prev = NULL;
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/pg_sa_out", st->dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		pg_neigh_forget(st->ifname, &key);
+	}
+	close(fd);
+}
+
 int pg_detach(struct pg_state *st, int ifindex)
 {
 	struct pg_config cfg = { .saved_rp_filter = -1 };
@@ -327,6 +346,8 @@ int pg_detach(struct pg_state *st, int ifindex)
 	int xdp = 1, helper = 1, err = 0;
 
 	had_cfg = had_state && !read_config(st, &cfg);
+	if (had_state && ifindex)
+		forget_neighbours(st);
 	if (ifindex)
 		xdp = detach_xdp(st->ifname, ifindex);
 	if (ifindex || cfg.egress_ifindex)

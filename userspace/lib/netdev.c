@@ -363,6 +363,45 @@ int pg_route_add(const char *dev, const struct pg_addr *dst, const struct pg_add
 }
 
 /* Returns -ENOENT, silently, if the route is already gone. */
+/* 1 if dst is reached through ifname without a gateway, 0 if not, -errno. */
+static int on_link(const char *ifname, const char *dst)
+{
+	const char *const args[] = { "-6", "route", "get", dst, "oif", ifname, NULL };
+	char msg[IP_MSG_LEN];
+	int ret;
+
+	ret = run_ip(args, msg, sizeof(msg));
+	if (ret)
+		return ret < 0 ? ret : -EIO;
+	return !strstr(msg, " via ");
+}
+
+int pg_neigh_keep(const char *ifname, const struct pg_addr *peer)
+{
+	char a[PG_ADDR_STRLEN], msg[IP_MSG_LEN];
+	const char *const args[] = { "-6", "neigh", "replace", a, "dev", ifname, "managed",
+				     NULL };
+
+	if (peer->family != 6)
+		return 0;
+	pg_addr_str(peer, a, sizeof(a));
+	if (on_link(ifname, a) != 1)
+		return 0;
+	/* best effort: kernels before 5.16 have no managed entries */
+	return run_ip(args, msg, sizeof(msg)) ? 0 : 1;
+}
+
+void pg_neigh_forget(const char *ifname, const struct pg_addr *peer)
+{
+	char a[PG_ADDR_STRLEN], msg[IP_MSG_LEN];
+	const char *const args[] = { "-6", "neigh", "del", a, "dev", ifname, NULL };
+
+	if (peer->family != 6)
+		return;
+	pg_addr_str(peer, a, sizeof(a));
+	run_ip(args, msg, sizeof(msg));
+}
+
 int pg_route_del(const char *dev, const struct pg_addr *dst)
 {
 	char d[PG_PREFIX_STRLEN], msg[IP_MSG_LEN];

@@ -39,6 +39,17 @@ int pg_if_addr(const char *ifname, __u8 family, struct pg_addr *addr);
 int pg_route_add(const char *dev, const struct pg_addr *dst, const struct pg_addr *src);
 int pg_route_del(const char *dev, const struct pg_addr *dst);
 
+/*
+ * An on-link IPv6 peer gets a managed neighbour entry on the protected
+ * interface (Linux 5.16+), which the kernel keeps resolved. The tagger sends
+ * with bpf_redirect_neigh(), and an IPv6 packet that had to wait for
+ * neighbour discovery there leaves with a stale Ethernet header and is lost
+ * (measured on 6.18). pg_neigh_keep returns 1 if it made an entry, 0 if the
+ * peer needs none (IPv4, behind a router) or the kernel cannot.
+ */
+int pg_neigh_keep(const char *ifname, const struct pg_addr *peer);
+void pg_neigh_forget(const char *ifname, const struct pg_addr *peer);
+
 int pg_sysctl_get(const char *path, int *val);
 int pg_sysctl_set(const char *path, int val);
 int pg_rp_filter_path(const char *ifname, char *buf, size_t len);

@@ -237,6 +237,8 @@ int pg_sa_add_out(const struct pg_state *st, const struct pg_config *cfg, __u32 
 	err = pg_route_add(dev, dst, &local);
 	if (err)
 		bpf_map_delete_elem(fd, dst);
+	else
+		pg_neigh_keep(st->ifname, dst);
 	return err;
 }
 
@@ -257,6 +259,7 @@ static int del_out(const struct pg_state *st, const struct pg_config *cfg, __u32
 	err = pg_route_del(h.route, &dst);
 	if (err && err != -ENOENT)
 		return err;
+	pg_neigh_forget(st->ifname, &dst);
 	if (bpf_map_delete_elem(fd, &dst)) {
 		err = -errno;
 		pg_err("deleting out SA 0x%08x: %s", spi, strerror(-err));
@@ -480,6 +483,8 @@ int pg_sa_set_out(const struct pg_state *st, const struct pg_config *cfg, __u32 
 		err = 0;	/* left by an earlier run: it points at the same device */
 	if (err)
 		bpf_map_delete_elem(fd, dst);
+	else
+		pg_neigh_keep(st->ifname, dst);
 	return err;
 }
 
