@@ -376,6 +376,15 @@ static int on_link(const char *ifname, const char *dst)
 	return !strstr(msg, " via ");
 }
 
+/* The first line `ip -6 neigh show ADDR dev IFNAME` prints, "" if none. */
+static void neigh_show(const char *ifname, const char *a, char *msg, size_t len)
+{
+	const char *const args[] = { "-6", "neigh", "show", a, "dev", ifname, NULL };
+
+	if (run_ip(args, msg, len))
+		msg[0] = '\0';
+}
+
 int pg_neigh_keep(const char *ifname, const struct pg_addr *peer)
 {
 	char a[PG_ADDR_STRLEN], msg[IP_MSG_LEN];
@@ -386,6 +395,10 @@ int pg_neigh_keep(const char *ifname, const struct pg_addr *peer)
 		return 0;
 	pg_addr_str(peer, a, sizeof(a));
 	if (on_link(ifname, a) != 1)
+		return 0;
+	/* an operator's static entry is better than ours, and stays theirs */
+	neigh_show(ifname, a, msg, sizeof(msg));
+	if (strstr(msg, "PERMANENT") || strstr(msg, "NOARP"))
 		return 0;
 	/* best effort: kernels before 5.16 have no managed entries */
 	return run_ip(args, msg, sizeof(msg)) ? 0 : 1;
@@ -399,7 +412,9 @@ void pg_neigh_forget(const char *ifname, const struct pg_addr *peer)
 	if (peer->family != 6)
 		return;
 	pg_addr_str(peer, a, sizeof(a));
-	run_ip(args, msg, sizeof(msg));
+	neigh_show(ifname, a, msg, sizeof(msg));
+	if (strstr(msg, "managed"))
+		run_ip(args, msg, sizeof(msg));
 }
 
 int pg_route_del(const char *dev, const struct pg_addr *dst)
