@@ -66,6 +66,12 @@ static_kept()
 }
 
 pg_setup p q
+# managed neighbour entries need Linux 5.16 or later
+if ! ip -n "$(pg_ns p)" -6 neigh replace 2001:db8:ffff::1 dev eth0 managed 2>/dev/null; then
+	pg_skip all "this kernel has no managed neighbour entries (Linux 5.16+)"
+	pg_done
+fi
+ip -n "$(pg_ns p)" -6 neigh del 2001:db8:ffff::1 dev eth0 2>/dev/null
 pg_case forget-all forget_all
 pg_case attach pg_attach_pair native || pg_done
 pg_case managed-entries managed_made
