@@ -28,19 +28,6 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const verdict_names[] = {
-	[PG_V_VERIFIED] = "verified",
-	[PG_V_EXEMPT] = "exempt",
-	[PG_V_UNPAIRED] = "unpaired",
-	[PG_V_BAD_TAG] = "bad_tag",
-	[PG_V_REPLAY] = "replay",
-	[PG_V_TOO_OLD] = "too_old",
-	[PG_V_MALFORMED] = "malformed",
-	[PG_V_UNVERIFIABLE] = "unverifiable",
-	[PG_V_TAGGED] = "tagged",
-	[PG_V_UNTAGGABLE] = "untaggable",
-};
-_Static_assert(ARRAY_SIZE(verdict_names) == PG_V_MAX, "a verdict has no name");
 
 static const char usage[] =
 	"Usage: pairgate COMMAND ...\n"
@@ -571,7 +558,7 @@ static void print_stats_text(const char *ifname, const struct stats *s)
 	       pg_xdp_mode_name(s->cfg.xdp_mode));
 	printf("%-12s %12s %13s\n", "verdict", "packets", "bytes");
 	for (i = 0; i < PG_V_MAX; i++)
-		printf("%-12s %12llu %13llu\n", verdict_names[i],
+		printf("%-12s %12llu %13llu\n", pg_verdict_name(i),
 		       (unsigned long long)s->v[i].packets, (unsigned long long)s->v[i].bytes);
 	for (i = 0; i < s->n_rules; i++)
 		printf("allow %s\n", pg_rule_str(&s->rules[i], rule, sizeof(rule)));
@@ -600,7 +587,7 @@ static void print_stats_json(const char *ifname, const struct stats *s)
 	       pg_xdp_mode_name(s->cfg.xdp_mode));
 	for (i = 0; i < PG_V_MAX; i++)
 		printf("%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", i ? "," : "",
-		       verdict_names[i], (unsigned long long)s->v[i].packets,
+		       pg_verdict_name(i), (unsigned long long)s->v[i].packets,
 		       (unsigned long long)s->v[i].bytes);
 	printf("},\"allow\":[");
 	for (i = 0; i < s->n_rules; i++) {
