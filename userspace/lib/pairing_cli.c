@@ -12,6 +12,7 @@
 #include "b64key.h"
 #include "ctl.h"
 #include "kvfile.h"
+#include "invite.h"
 #include "log.h"
 #include "pairing_cli.h"
 #include "pairstate.h"
@@ -229,14 +230,29 @@ usage:
 int pg_cmd_join(int argc, char **argv)
 {
 	struct pg_buf req = {};
+	struct pg_token tok;
 	struct answer ans;
+	const char *why;
 	char name[64];
+	bool expired;
 
 	if ((argc != 2 && argc != 4) || (argc == 4 && strcmp(argv[2], "--name")) ||
 	    strchr(argv[1], '\n') || (argc == 4 && strchr(argv[3], '\n'))) {
 		pg_err("usage: pairgate join TOKEN [--name NAME]");
 		return 1;
 	}
+	/* a mistyped or altered token is refused here, daemon or not */
+	if (pg_token_parse(argv[1], strlen(argv[1]), &tok, &why)) {
+		pg_err("invalid invite token: %s; ask for a new one with pairgate invite", why);
+		return 1;
+	}
+	expired = tok.expires < (uint64_t)time(NULL);
+	pg_token_wipe(&tok);
+	if (expired) {
+		pg_err("invite token expired; ask for a new one with pairgate invite");
+		return 1;
+	}
+
 	pg_buf_printf(&req, "cmd=join\ntoken=%s\n", argv[1]);
 	if (argc == 4)
 		pg_buf_printf(&req, "name=%s\n", argv[3]);
