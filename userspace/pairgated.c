@@ -42,6 +42,7 @@
 #include "kvfile.h"
 #include "log.h"
 #include "netdev.h"
+#include "observe.h"
 #include "pairstate.h"
 #include "pins.h"
 #include "rekey.h"
@@ -71,12 +72,16 @@ static const char usage[] =
 	"  --xdp-mode MODE       native (default, falls back to skb) or skb\n"
 	"  --psk-file FILE       pre-shared key for every handshake (base64, mode 0600);\n"
 	"                        all peers must use the same one\n"
+	"  --drop-log-interval S summarise drops by source every S seconds (default 60;\n"
+	"                        0 = off), at most 10 key=value lines each\n"
 	"  -v                    log every handshake, not only state changes\n";
 
 struct iface {
 	char name[IFNAMSIZ];
 	struct pg_state st;
 	struct pg_config cfg;
+	struct pg_droplog *droplog;	/* drop summaries on stderr; NULL if off */
+	int srcs_fd;			/* the pinned pg_srcs it reads */
 };
 
 struct old_in {
@@ -134,6 +139,7 @@ struct daemon {
 	struct pg_rekey_cfg rk;
 	unsigned int load_threshold;
 	const char *psk_file;		/* --psk-file, or NULL: the zero PSK */
+	unsigned int drop_log_secs;	/* --drop-log-interval; 0 turns it off */
 
 	struct hs_identity id;
 	struct iface ifc[MAX_IFACES];
@@ -1687,6 +1693,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "load-threshold", required_argument, NULL, 'l' },
 		{ "xdp-mode", required_argument, NULL, 'x' },
 		{ "psk-file", required_argument, NULL, 'k' },
+		{ "drop-log-interval", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -1727,6 +1734,11 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case 'k':
 			d->psk_file = optarg;
 			break;
+		case 'D':
+			if (parse_num(optarg, 86400, &v))
+				goto bad;
+			d->drop_log_secs = v;
+			break;
 		case 'v':
 			verbose = 1;
 			break;
@@ -1749,7 +1761,8 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 bad:
 	fprintf(stderr, "pairgated: invalid value `%s' for --%s\n", optarg,
 		c == 's' ? "state-dir" : c == 'p' ? "port" : c == 'r' ? "rekey-after" :
-		c == 'P' ? "rekey-packets" : c == 'l' ? "load-threshold" : "xdp-mode");
+		c == 'P' ? "rekey-packets" : c == 'l' ? "load-threshold" :
+		c == 'D' ? "drop-log-interval" : "xdp-mode");
 	return -EINVAL;
 usage:
 	fputs(usage, stderr);
@@ -1798,14 +1811,52 @@ static int setup(struct daemon *d)
 	return 0;
 }
 
+#define DROP_LOG_LINES	10
+
+/*
+ * Rate-limited summaries of who is being dropped, for a SIEM: the same
+ * key=value lines as `pairgate drops --log`, from each interface's pg_srcs.
+ */
+static void drop_log_open(struct daemon *d)
+{
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; d->drop_log_secs && i < d->n_ifc; i++) {
+		struct iface *ifc = &d->ifc[i];
+
+		snprintf(path, sizeof(path), "%s/pg_srcs", ifc->st.dir);
+		ifc->srcs_fd = bpf_obj_get(path);
+		if (ifc->srcs_fd < 0) {
+			dlog(L_WARN, "drop_log_off", "iface=%s reason=%s", ifc->name,
+			     strerror(errno));
+			continue;
+		}
+		ifc->droplog = pg_droplog_new(ifc->name, DROP_LOG_LINES, stderr);
+		if (ifc->droplog)
+			pg_droplog_tick(ifc->droplog, ifc->srcs_fd);	/* the baseline */
+	}
+}
+
+static void drop_log_tick(struct daemon *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->n_ifc; i++)
+		if (d->ifc[i].droplog)
+			pg_droplog_tick(d->ifc[i].droplog, d->ifc[i].srcs_fd);
+}
+
 static void run(struct daemon *d)
 {
 	struct pollfd pfd[2] = { { .fd = d->udp_fd, .events = POLLIN },
 				 { .fd = d->ctl_fd, .events = POLLIN } };
-	uint64_t next_tick = 0, now;
+	uint64_t next_tick = 0, next_drop_log, now;
 	unsigned int i;
 	int budget;
 
+	drop_log_open(d);
+	next_drop_log = mono_ns() + (uint64_t)d->drop_log_secs * NS;
 	while (!stop) {
 		if (poll(pfd, 2, TICK_MS) < 0 && errno != EINTR)
 			break;
@@ -1823,6 +1874,10 @@ static void run(struct daemon *d)
 		next_tick = now + TICK_MS * MS;
 		for (i = 0; i < d->n_peers; i++)
 			peer_tick(d, d->peers[i], now);
+		if (d->drop_log_secs && now >= next_drop_log) {
+			drop_log_tick(d);
+			next_drop_log = now + (uint64_t)d->drop_log_secs * NS;
+		}
 	}
 }
 
@@ -1834,6 +1889,7 @@ int main(int argc, char **argv)
 		.port = PG_HS_PORT_DEFAULT,
 		.xdp_mode = XDP_MODE_NATIVE,
 		.load_threshold = LOAD_THRESHOLD_DEFAULT,
+		.drop_log_secs = 60,
 		.udp_fd = -1, .ka_fd = -1, .ctl_fd = -1, .lock_fd = -1,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };

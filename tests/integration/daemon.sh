@@ -54,6 +54,7 @@ pgd()
 	PAIRGATE_BPFFS=$PG_TMP/bpffs/$h LIBXDP_BPFFS=$PG_TMP/bpffs/$h \
 		ip netns exec "$(pg_ns "$h")" "$PGD" -v --state-dir "$PG_TMP/st-$h" \
 		--socket "$PG_TMP/$h.sock" --rekey-after "$REKEY" --psk-file "$PG_TMP/psk" \
+		--drop-log-interval 1 \
 		"$@" eth0 \
 		2>>"$PG_TMP/$h.log" &
 	DPID[$h]=$!
@@ -188,6 +189,18 @@ case_u_unpaired()
 	[ "$(pc p peers | wc -l)" = 1 ] || pg_why "p has more than one peer"
 }
 
+# u's dropped pings show up in p's log as a rate-limited summary line.
+case_drop_log()
+{
+	local i
+	for ((i = 0; i < 30; i++)); do
+		grep -q "event=drops iface=eth0 reason=unpaired src=$(pg_addr u) " "$PG_TMP/p.log" &&
+			return 0
+		sleep 0.1
+	done
+	pg_why "no drop summary for u in p's log: $(grep event=drops "$PG_TMP/p.log" | tail -n 2)"
+}
+
 case_peers_json()
 {
 	pc q peers --json | pg_py jget 0.state | grep -qx up ||
@@ -310,6 +323,7 @@ pg_case token_altered case_altered
 pg_case token_forged case_forged
 pg_case token_expired case_expired
 pg_case third_host_unpaired case_u_unpaired
+pg_case drop_log_lines case_drop_log
 pg_case rekey_under_load_no_loss case_rekey_no_loss
 pg_case kill9_fails_closed case_kill9
 pg_case restart_without_reenrolment case_restart
