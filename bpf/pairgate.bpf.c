@@ -403,9 +403,9 @@ out:
 }
 
 /* SAs from the daemon expire, so a dead daemon's peers fade out: fail closed. */
-static __always_inline int sa_expired(__u64 expires_ns)
+static __always_inline int sa_expired(__u64 expires_ns, __u64 now)
 {
-	return expires_ns && bpf_ktime_get_coarse_ns() > expires_ns;
+	return expires_ns && now > expires_ns;
 }
 
 static __always_inline int addr_equal(const struct pg_addr *a, const void *addr, __u8 family)
@@ -559,9 +559,8 @@ static __always_inline int flow_key_equal(const struct pg_flow_key *a,
 }
 
 static __always_inline void flow_record(void *data, void *data_end, const struct pg_pkt *pk,
-					__u8 dir, __u32 spi, __u64 bytes)
+					__u8 dir, __u32 spi, __u64 bytes, __u64 now)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
 	struct pg_flow_key k = {};
 	struct pg_flow_cache *c;
 	__u32 idx = dir & 1;
@@ -615,7 +614,7 @@ static __always_inline void flow_drop(void *data, void *data_end, const struct p
 }
 #else
 static __always_inline void flow_record(void *data, void *data_end, const struct pg_pkt *pk,
-					__u8 dir, __u32 spi, __u64 bytes)
+					__u8 dir, __u32 spi, __u64 bytes, __u64 now)
 {
 }
 
@@ -645,7 +644,7 @@ __attribute__((noinline)) int shim_verify(struct xdp_md *ctx, struct pg_pkt *pk,
 					  struct pg_src_key *src)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	__u64 frame_len = data_end - data, seq, tag;
+	__u64 frame_len = data_end - data, seq, tag, now;
 	struct pg_tag_job job;
 	struct pg_sa_in *sa;
 	struct pg_shim *sh;
@@ -663,7 +662,11 @@ __attribute__((noinline)) int shim_verify(struct xdp_md *ctx, struct pg_pkt *pk,
 
 	spi = bpf_ntohl(sh->spi);
 	sa = bpf_map_lookup_elem(&pg_sa_in, &spi);
-	if (!sa || !addr_equal(&sa->peer, src->saddr, pk->family) || sa_expired(sa->expires_ns))
+	if (!sa || !addr_equal(&sa->peer, src->saddr, pk->family))
+		return xdp_verdict(ctx, PG_V_UNPAIRED, src);
+	/* one clock read per packet, for the expiry and the flow record */
+	now = bpf_ktime_get_coarse_ns();
+	if (sa_expired(sa->expires_ns, now))
 		return xdp_verdict(ctx, PG_V_UNPAIRED, src);
 
 	pk->proto = sh->next_proto;
@@ -696,7 +699,7 @@ __attribute__((noinline)) int shim_verify(struct xdp_md *ctx, struct pg_pkt *pk,
 		return sa_drop(ctx, pk, verdict, src);
 
 	count_sa(sa->slot, frame_len);
-	flow_record(data, data_end, pk, PG_DIR_IN, spi, frame_len);
+	flow_record(data, data_end, pk, PG_DIR_IN, spi, frame_len, now);
 	if (shim_strip(ctx, pk))
 		return xdp_verdict(ctx, PG_V_MALFORMED, src);
 	count(PG_V_VERIFIED, frame_len);
@@ -1357,7 +1360,7 @@ int pg_tc_tagger(struct __sk_buff *skb)
 	struct pg_pkt pk = {};
 	struct pg_sa_out *sa;
 	struct pg_config *cfg;
-	__u64 seq;
+	__u64 seq, now;
 	int ret;
 
 	/* the pair has GSO off, so a super-packet here means tags would be shared */
@@ -1379,7 +1382,8 @@ int pg_tc_tagger(struct __sk_buff *skb)
 		return tc_drop(skb, PG_V_UNTAGGABLE);
 	if (hs_outbound(skb, &pk, cfg))
 		return bpf_redirect_neigh(cfg->egress_ifindex, NULL, 0, 0);
-	if (!sa || sa_expired(sa->expires_ns) || pk.l4_len > PG_MAX_L4_LEN ||
+	now = bpf_ktime_get_coarse_ns();
+	if (!sa || sa_expired(sa->expires_ns, now) || pk.l4_len > PG_MAX_L4_LEN ||
 	    pk.l4_len < pg_l4_min_len(pk.proto) || pk.proto == PG_IPPROTO_SHIM)
 		return tc_drop(skb, PG_V_UNTAGGABLE);
 
@@ -1391,7 +1395,7 @@ int pg_tc_tagger(struct __sk_buff *skb)
 	count(PG_V_TAGGED, skb->len);
 	count_sa(sa->slot, skb->len);
 	flow_record((void *)(long)skb->data, (void *)(long)skb->data_end, &pk, PG_DIR_OUT,
-		    sa->spi, skb->len);
+		    sa->spi, skb->len, now);
 	/*
 	 * bpf_redirect_neigh() finds the next hop through the FIB for that
 	 * interface and writes the Ethernet header. (A bpf_fib_lookup() of our
