@@ -959,6 +959,36 @@ static int pg_flow_get(int flows_fd, int cache_fd, const struct pg_flow_key *key
 	return err;
 }
 
+/* Runs the calling thread on one CPU, so per-CPU state is predictable. */
+static void cpu_pin(int cpu, cpu_set_t *old)
+{
+	cpu_set_t set;
+
+	sched_getaffinity(0, sizeof(*old), old);
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void cpu_restore(const cpu_set_t *old)
+{
+	sched_setaffinity(0, sizeof(*old), old);
+}
+
+/* Packets recorded for one unpaired source, over all CPUs. */
+static uint64_t src_packets(const struct pg_src_key *key)
+{
+	struct pg_src vals[ncpus];
+	uint64_t sum = 0;
+	int i;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.pg_srcs), key, vals))
+		return 0;
+	for (i = 0; i < ncpus; i++)
+		sum += vals[i].packets;
+	return sum;
+}
+
 static void flow_cache_clear(void)
 {
 	struct pg_flow_cache zero[ncpus];
@@ -997,7 +1027,7 @@ static int on_sample(void *ctx, void *data, size_t len)
 static void test_observability(void)
 {
 	struct pg_flow vals[ncpus];
-	struct pg_src svals[ncpus];
+	cpu_set_t cpus;
 	struct pg_flow_key fk = { .family = 4, .proto = IPPROTO_UDP, .dir = PG_DIR_IN };
 	struct pg_src_key sk = { .family = 4, .proto = IPPROTO_TCP, .dport = htons(8080) };
 	struct pg_config cfg = { .egress_ifindex = 1, .saved_rp_filter = -1 };
@@ -1017,17 +1047,10 @@ static void test_observability(void)
 	bpf_map_delete_elem(bpf_map__fd(skel->maps.pg_flows), &fk);
 	flow_cache_clear();
 	sa_in_reset(PEER4);
-	{
-		cpu_set_t set, old;
-
-		sched_getaffinity(0, sizeof(old), &old);
-		CPU_ZERO(&set);
-		CPU_SET(0, &set);
-		sched_setaffinity(0, sizeof(set), &set);
-		for (i = 1; i <= 3; i++)
-			send_seq(4, i, &moved);
-		sched_setaffinity(0, sizeof(old), &old);
-	}
+	cpu_pin(0, &cpus);
+	for (i = 1; i <= 3; i++)
+		send_seq(4, i, &moved);
+	cpu_restore(&cpus);
 	if (!pg_flow_get(bpf_map__fd(skel->maps.pg_flows), bpf_map__fd(skel->maps.pg_flow_cache),
 			 &fk, &fsum))
 		pkts = fsum.packets;
@@ -1036,14 +1059,9 @@ static void test_observability(void)
 
 	/* a replay of it seen by another CPU, whose cache does not hold it */
 	if (ncpus > 1) {
-		cpu_set_t set, old;
-
-		sched_getaffinity(0, sizeof(old), &old);
-		CPU_ZERO(&set);
-		CPU_SET(1, &set);
-		sched_setaffinity(0, sizeof(set), &set);
+		cpu_pin(1, &cpus);
 		send_seq(4, 2, &moved);
-		sched_setaffinity(0, sizeof(old), &old);
+		cpu_restore(&cpus);
 		memset(&fsum, 0, sizeof(fsum));
 		pg_flow_get(bpf_map__fd(skel->maps.pg_flows),
 			    bpf_map__fd(skel->maps.pg_flow_cache), &fk, &fsum);
@@ -1055,16 +1073,9 @@ static void test_observability(void)
 	/* another flow pushes this one out of CPU 0's cache into pg_flows */
 	tl_build(&p, 4, IPPROTO_TCP, 10, PEER4, SELF4, 0, 0);
 	tag_frame(&p, 4, &t);
-	{
-		cpu_set_t set, old;
-
-		sched_getaffinity(0, sizeof(old), &old);
-		CPU_ZERO(&set);
-		CPU_SET(0, &set);
-		sched_setaffinity(0, sizeof(set), &set);
-		xdp_run(&t, &r);
-		sched_setaffinity(0, sizeof(old), &old);
-	}
+	cpu_pin(0, &cpus);
+	xdp_run(&t, &r);
+	cpu_restore(&cpus);
 	pkts = 0;
 	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pg_flows), &fk, vals))
 		for (i = 0; i < ncpus; i++)
@@ -1084,10 +1095,7 @@ static void test_observability(void)
 	for (i = 0; i < 4; i++)
 		xdp_run(&p, &r);
 	inet_pton(AF_INET, "198.18.7.7", sk.saddr);
-	pkts = 0;
-	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pg_srcs), &sk, svals))
-		for (i = 0; i < ncpus; i++)
-			pkts += svals[i].packets;
+	pkts = src_packets(&sk);
 	tl_check(pkts == 4, "unpaired_source_counted", "source has %llu packets",
 		 (unsigned long long)pkts);
 
@@ -1099,11 +1107,7 @@ static void test_observability(void)
 	sk.proto = IPPROTO_UDP;
 	sk.dport = htons(53);
 	inet_pton(AF_INET, "198.18.7.8", sk.saddr);
-	pkts = 0;
-	i = 0;
-	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pg_srcs), &sk, svals))
-		for (i = 0; i < ncpus; i++)
-			pkts += svals[i].packets;
+	pkts = src_packets(&sk);
 	tl_check(pkts + 4 * PG_SRC_SAMPLE >= 3000 && pkts <= 3000 + 4 * PG_SRC_SAMPLE,
 		 "unpaired_flood_sampled_and_weighted", "source has %llu of 3000 packets",
 		 (unsigned long long)pkts);
